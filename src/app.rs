@@ -1,0 +1,196 @@
+//! `App`: everything a request needs, built once at start: configuration,
+//! clock, key ring, storage, precomputed documents.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::dev::idp::DevIdp;
+use crate::store::{Store, StoreError};
+use crate::tokens::keyring::{KeyRing, SharedKeyRing};
+use crate::tokens::keys::{self, KeyError};
+use crate::tokens::random_id;
+
+pub type AppState = Arc<App>;
+
+/// How often a running server re-reads its key folder (a `keys rotate`
+/// needs no restart) and refreshes its replica heartbeat.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {cause}")]
+    Listen { addr: String, cause: std::io::Error },
+    #[error("server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    pub keys: SharedKeyRing,
+    pub store: Store,
+    /// RFC 8414 metadata, serialised once.
+    pub metadata: Arc<str>,
+    pub dev_idp: Option<Arc<DevIdp>>,
+    /// This process's id in the `replicas` table.
+    pub replica_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    #[serde(skip)]
+    pub ready: bool,
+    pub status: &'static str,
+    pub checks: serde_json::Map<String, serde_json::Value>,
+}
+
+impl App {
+    /// Resolve secrets, connect storage (running migrations), load keys.
+    pub async fn build(config: Config, clock: SharedClock) -> Result<AppState, StartError> {
+        let db_url = config
+            .storage
+            .database_url
+            .resolve()
+            .map_err(|m| StartError::Config(format!("storage.database_url: {m}")))?;
+        let redis_url = match &config.storage.redis_url {
+            Some(s) => Some(
+                s.resolve()
+                    .map_err(|m| StartError::Config(format!("storage.redis_url: {m}")))?,
+            ),
+            None => None,
+        };
+        let now = clock.now();
+        let ring = load_ring(&config.keys.dir, now)?;
+        let store = Store::connect(&db_url, redis_url.as_ref()).await?;
+        let replica_id = random_id();
+        store
+            .db
+            .register_replica(&replica_id, env!("CARGO_PKG_VERSION"), now)
+            .await?;
+        let dev_idp = if config.dev_mode {
+            Some(Arc::new(DevIdp::new(
+                format!("{}/dev/idp", config.issuer),
+                now,
+            )?))
+        } else {
+            None
+        };
+        let metadata = crate::metadata::metadata(&config).to_string().into();
+        Ok(Arc::new(Self {
+            config: Arc::new(config),
+            clock,
+            keys: SharedKeyRing::new(ring),
+            store,
+            metadata,
+            dev_idp,
+            replica_id,
+        }))
+    }
+
+    /// Re-read the key folder; on error keep the current ring and say why.
+    pub fn reload_keys(&self) -> Result<(), KeyError> {
+        let ring = KeyRing::new(keys::load_dir(&self.config.keys.dir)?);
+        self.keys.replace(ring);
+        Ok(())
+    }
+
+    /// Periodic upkeep until the process stops: key reload and heartbeat.
+    pub async fn maintain(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.reload_keys() {
+                tracing::warn!(error = %e, "key folder reload failed; keeping the keys already loaded");
+            }
+            let now = self.clock.now();
+            if let Err(e) = self
+                .store
+                .db
+                .register_replica(&self.replica_id, env!("CARGO_PKG_VERSION"), now)
+                .await
+            {
+                tracing::warn!(error = %e, "replica heartbeat failed");
+            }
+        }
+    }
+
+    /// Storage reachable and a signing key active.
+    pub async fn readiness(&self) -> Readiness {
+        let mut checks = serde_json::Map::new();
+        let mut ready = true;
+        let mut check = |name: &str, result: Result<String, String>| {
+            let v = match result {
+                Ok(detail) => serde_json::json!({ "status": "ok", "detail": detail }),
+                Err(detail) => {
+                    ready = false;
+                    serde_json::json!({ "status": "error", "detail": detail })
+                }
+            };
+            checks.insert(name.to_string(), v);
+        };
+        let db = &self.store.db;
+        let db_result = tokio::time::timeout(crate::store::CONNECT_TIMEOUT, db.ping()).await;
+        check(
+            "database",
+            match db_result {
+                Ok(Ok(())) => Ok(db.backend().to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("{} did not answer in time", db.backend())),
+            },
+        );
+        if let Some(redis) = &self.store.redis {
+            check(
+                "redis",
+                redis
+                    .ping()
+                    .await
+                    .map(|()| "reachable".into())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        let now = self.clock.now();
+        let ring = self.keys.current();
+        check(
+            "signing_key",
+            ring.signer(now)
+                .map(|k| format!("{} {}", k.alg.as_str(), k.kid))
+                .ok_or_else(|| format!("no active key in {}", self.config.keys.dir.display())),
+        );
+        Readiness {
+            ready,
+            status: if ready { "ready" } else { "unready" },
+            checks,
+        }
+    }
+}
+
+/// The key ring at start: refuses to serve without a key that can sign.
+fn load_ring(dir: &Path, now: crate::clock::UnixTime) -> Result<KeyRing, StartError> {
+    let ring = KeyRing::new(keys::load_dir(dir).map_err(|e| {
+        StartError::Config(format!(
+            "{e} (create a key with `agent-sts keys generate --dir {}`)",
+            dir.display()
+        ))
+    })?);
+    if ring.signer(now).is_none() {
+        return Err(StartError::Config(format!(
+            "{}: no active signing key (create one with `agent-sts keys generate --dir {}`)",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(ring)
+}

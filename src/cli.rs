@@ -1,0 +1,324 @@
+//! The command line: what each subcommand does, in `--help` and here.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::StartError;
+use crate::clock::{SharedClock, SystemClock, rfc3339};
+use crate::config::{Config, SecretSource, Span};
+use crate::dev::setup;
+use crate::tokens::keys::{self, SigningAlg};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agent-sts",
+    version,
+    about = "A token exchange (RFC 8693) security token service for AI agents"
+)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve on 127.0.0.1 with SQLite, in-process caches, dev keys and a
+    /// built-in dev IdP, and print a walkthrough. For trying agent-sts, never
+    /// for production.
+    StartDev {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Loopback address to bind (127.0.0.1 or ::1); others are refused.
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        bind: IpAddr,
+        /// Where the SQLite database lives.
+        #[arg(long, default_value = ".agent-sts-dev")]
+        data_dir: PathBuf,
+        /// Where dev signing keys are kept (generated when missing).
+        #[arg(long, default_value = "keys/dev")]
+        keys_dir: PathBuf,
+    },
+    /// Serve with a configuration file.
+    Serve {
+        /// The TOML configuration (see examples/agent-sts.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and its key folder, then exit.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage client credentials.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the first signing key of a folder, active at once.
+    Generate {
+        #[arg(long, value_enum, default_value_t = SigningAlg::Es256)]
+        alg: SigningAlg,
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+    /// List the keys of a folder with their state (next, active, retired,
+    /// expired) and validity times. Never prints private material.
+    List {
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+    /// Publish a new key now that starts signing after --lead; the current
+    /// key stops signing then and stays in the JWKS until every token it
+    /// signed has expired.
+    Rotate {
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+        /// Algorithm of the new key (default: the current key's).
+        #[arg(long, value_enum)]
+        alg: Option<SigningAlg>,
+        /// How long the new key is published before it signs; keep it above
+        /// the JWKS max-age. `0s` is an emergency rotation.
+        #[arg(long, default_value = "1h", value_parser = Span::parse)]
+        lead: Span,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Print a new 256-bit client secret and the secret_sha256 to configure.
+    NewSecret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Start(#[from] StartError),
+    #[error("{0}")]
+    Config(#[from] crate::config::LoadError),
+    #[error("{0}")]
+    Keys(#[from] keys::KeyError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match cli.command {
+        Command::StartDev {
+            port,
+            bind,
+            data_dir,
+            keys_dir,
+        } => start_dev(clock, SocketAddr::new(bind, port), data_dir, keys_dir).await,
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            let listener = bind_listener(config.listen).await?;
+            tracing::info!(addr = %config.listen, issuer = %config.issuer, "serving");
+            Ok(crate::run(config, clock, listener, shutdown_signal()).await?)
+        }
+        Command::Check { config: path } => check(&path, clock.now()),
+        Command::Keys(cmd) => keys_command(cmd, clock.now()),
+        Command::Clients(ClientsCommand::NewSecret) => {
+            new_secret();
+            Ok(())
+        }
+    }
+}
+
+async fn start_dev(
+    clock: SharedClock,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    keys_dir: PathBuf,
+) -> Result<(), CliError> {
+    if !addr.ip().is_loopback() {
+        return Err(CliError::Usage(format!(
+            "start-dev serves only on a loopback address (127.0.0.1 or ::1), not {}; use `agent-sts serve --config FILE`",
+            addr.ip()
+        )));
+    }
+    let listener = bind_listener(addr).await?;
+    let bound = listener.local_addr().map_err(|cause| StartError::Listen {
+        addr: addr.to_string(),
+        cause,
+    })?;
+    let (kid, made) = setup::ensure_dev_keys(&keys_dir, clock.now())?;
+    if made {
+        tracing::info!(kid, dir = %keys_dir.display(), "generated a dev signing key");
+    }
+    let config = setup::dev_config(bound, &data_dir, &keys_dir)?;
+    let base = config.issuer.clone();
+    let app = crate::app::App::build(config, clock).await?;
+    println!("{}", setup::walkthrough(&base, &data_dir, &keys_dir));
+    Ok(crate::serve(app, listener, shutdown_signal()).await?)
+}
+
+async fn bind_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|cause| StartError::Listen {
+            addr: addr.to_string(),
+            cause,
+        })
+}
+
+fn check(path: &std::path::Path, now: i64) -> Result<(), CliError> {
+    let config = Config::load(path)?;
+    println!(
+        "ok: {}: {} upstream(s), {} resource(s), {} agent(s)",
+        path.display(),
+        config.upstreams.len(),
+        config.resources.len(),
+        config.agents.len()
+    );
+    let mut secrets: Vec<(String, &SecretSource)> =
+        vec![("storage.database_url".into(), &config.storage.database_url)];
+    if let Some(r) = &config.storage.redis_url {
+        secrets.push(("storage.redis_url".into(), r));
+    }
+    for (i, u) in config.upstreams.iter().enumerate() {
+        if let Some(intro) = &u.introspection {
+            secrets.push((
+                format!("upstreams[{i}].introspection.client_secret"),
+                &intro.client_secret,
+            ));
+        }
+    }
+    for (field, s) in secrets {
+        if let (Some(var), Err(_)) = (s.env_name(), s.resolve()) {
+            println!(
+                "warning: {field}: environment variable {var} is not set here; `serve` refuses to start without it"
+            );
+        }
+    }
+    let dir = &config.keys.dir;
+    if dir.exists() {
+        let ring = crate::tokens::keyring::KeyRing::new(keys::load_dir(dir)?);
+        match ring.signer(now) {
+            Some(k) => println!(
+                "ok: {}: signing key {} ({})",
+                dir.display(),
+                k.kid,
+                k.alg.as_str()
+            ),
+            None => println!(
+                "warning: {}: no active signing key; `serve` refuses to start",
+                dir.display()
+            ),
+        }
+    } else {
+        println!(
+            "note: {} does not exist yet; `agent-sts keys generate --dir {}` creates the first key",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn keys_command(cmd: KeysCommand, now: i64) -> Result<(), CliError> {
+    match cmd {
+        KeysCommand::Generate { alg, dir } => {
+            let k = keys::generate_first(&dir, alg, now)?;
+            println!(
+                "generated {} key {} in {} (active now)",
+                alg.as_str(),
+                k.kid,
+                dir.display()
+            );
+        }
+        KeysCommand::List { dir } => {
+            let list = keys::load_dir(&dir)?;
+            println!(
+                "{:<44} {:<6} {:<8} {:<21} {:<21} published until",
+                "kid", "alg", "state", "activates", "deactivates"
+            );
+            let opt = |t: Option<i64>| t.map(rfc3339).unwrap_or_else(|| "-".into());
+            for k in list {
+                println!(
+                    "{:<44} {:<6} {:<8} {:<21} {:<21} {}",
+                    k.kid,
+                    k.alg.as_str(),
+                    k.state(now).as_str(),
+                    rfc3339(k.activates_at),
+                    opt(k.deactivates_at),
+                    opt(k.published_until())
+                );
+            }
+        }
+        KeysCommand::Rotate { dir, alg, lead } => {
+            let lead_secs = i64::try_from(lead.as_secs()).unwrap_or(i64::MAX);
+            let k = keys::rotate(&dir, alg, lead_secs, now)?;
+            println!(
+                "published {} key {}; it signs from {} and the current key retires then",
+                k.alg.as_str(),
+                k.kid,
+                rfc3339(k.activates_at)
+            );
+            if lead.as_secs() < 300 {
+                println!(
+                    "warning: a lead under the JWKS max-age means some verifiers will not know the new key at first"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn new_secret() {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        eprintln!("error: the system random number generator failed");
+        return;
+    }
+    use base64::Engine;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    println!("client secret (give it to the client; it is not stored): {secret}");
+    println!("configure:  secret_sha256 = \"{hex}\"");
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

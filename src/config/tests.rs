@@ -1,0 +1,334 @@
+//! One test per refusal: each edits the annotated example and asserts the
+//! exact path and message a user would see.
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../examples/agent-sts.toml");
+
+fn parse(text: &str) -> Config {
+    match Config::parse(text, "test.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("example must parse: {e}"),
+    }
+}
+
+/// The example with `from` replaced by `to` (exactly once) must fail with
+/// exactly this one error.
+fn refuses(from: &str, to: &str, path: &str, message: &str) {
+    assert_eq!(
+        EXAMPLE.matches(from).count(),
+        1,
+        "edit target {from:?} must be unique"
+    );
+    let config = parse(&EXAMPLE.replacen(from, to, 1));
+    let errors = config
+        .validate()
+        .expect_err("edited config must be refused");
+    assert_eq!(
+        errors,
+        vec![ConfigError {
+            path: path.into(),
+            message: message.into()
+        }]
+    );
+}
+
+fn parse_error(text: &str) -> String {
+    match Config::parse(text, "test.toml") {
+        Ok(_) => panic!("must not parse"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn example_is_valid() {
+    let c = parse(EXAMPLE);
+    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(c.agents.len(), 2);
+    assert_eq!(c.agents[0].token_ttl, Span::from_secs(600));
+    assert!(!c.dev_mode);
+}
+
+#[test]
+fn refuses_wildcard_scope() {
+    refuses(
+        r#"required_scopes = ["zendesk:tickets:read", "zendesk:tickets:write", "postgres:support_db:read"]"#,
+        r#"required_scopes = ["zendesk:tickets:read", "*:write", "postgres:support_db:read"]"#,
+        "agents[0].required_scopes[1]",
+        r#""*:write" is a wildcard; declare the exact scopes"#,
+    );
+}
+
+#[test]
+fn refuses_over_broad_scope_on_resource() {
+    refuses(
+        "\nscopes = [\"slack:channels:read\"]",
+        "\nscopes = [\"slack:channels:read\", \"admin\"]",
+        "resources[2].scopes[1]",
+        r#""admin" is over-broad; name the system, object and action, e.g. "zendesk:tickets:read""#,
+    );
+}
+
+#[test]
+fn refuses_scope_declared_by_no_resource() {
+    refuses(
+        r#"optional_scopes = ["slack:channels:read"]"#,
+        r#"optional_scopes = ["slack:channels:read", "jira:issues:read"]"#,
+        "agents[0].optional_scopes[1]",
+        r#""jira:issues:read" is declared by no resource"#,
+    );
+}
+
+#[test]
+fn refuses_scope_of_a_resource_the_agent_may_not_call() {
+    refuses(
+        r#"required_scopes = ["zendesk:tickets:read"]
+
+[agents.client]
+id = "nightly-digest""#,
+        r#"required_scopes = ["zendesk:tickets:read", "slack:channels:read"]
+
+[agents.client]
+id = "nightly-digest""#,
+        "agents[1].required_scopes[1]",
+        r#""slack:channels:read" belongs to https://mcp-slack.example.com, which this agent may not call"#,
+    );
+}
+
+#[test]
+fn refuses_scope_nobody_can_hold() {
+    refuses(
+        r#""slack:channels:read" = ["okta-prod:Everyone"]"#,
+        "",
+        "agents[0].optional_scopes[0]",
+        r#""slack:channels:read" can be held by nobody: add it to [scope_groups] with the groups that may hold it"#,
+    );
+}
+
+#[test]
+fn refuses_unknown_resource() {
+    refuses(
+        r#"resources = ["https://mcp-zendesk.example.com"]"#,
+        r#"resources = ["https://mcp-zendesk.example.com", "https://mcp-jira.example.com"]"#,
+        "agents[1].resources[1]",
+        r#""https://mcp-jira.example.com" is not a declared resource"#,
+    );
+}
+
+#[test]
+fn refuses_duplicate_agent_id() {
+    refuses(
+        r#"id = "nightly-digest"
+description"#,
+        r#"id = "support-bot"
+description"#,
+        "agents[1].id",
+        r#""support-bot" is already the id of another agent"#,
+    );
+}
+
+#[test]
+fn refuses_duplicate_client_id() {
+    refuses(
+        r#"id = "nightly-digest"
+auth"#,
+        r#"id = "support-bot"
+auth"#,
+        "agents[1].client.id",
+        r#""support-bot" is already another agent's client"#,
+    );
+}
+
+#[test]
+fn refuses_token_ttl_outside_bounds() {
+    refuses(
+        r#"token_ttl = "10m""#,
+        r#"token_ttl = "1h""#,
+        "agents[0].token_ttl",
+        "1h is outside 5m–15m",
+    );
+}
+
+#[test]
+fn refuses_workload_identity_on_user_upstream() {
+    refuses(
+        r#"workload = { upstream = "k8s","#,
+        r#"workload = { upstream = "okta-prod","#,
+        "agents[0].workload.upstream",
+        r#""okta-prod" is not a workload upstream (set use = "workload" on it)"#,
+    );
+}
+
+#[test]
+fn refuses_secret_client_without_hash() {
+    refuses(
+        "secret_sha256 = \"39be",
+        "# secret_sha256 = \"39be",
+        "agents[0].client.secret_sha256",
+        "a secret-based client needs secret_sha256 (`agent-sts clients new-secret` prints it)",
+    );
+}
+
+#[test]
+fn refuses_private_key_jwt_without_keys() {
+    refuses(
+        r#"jwks_uri = "https://agents.example.com/nightly-digest/jwks.json""#,
+        "",
+        "agents[1].client",
+        "a private_key_jwt client needs exactly one of jwks or jwks_uri",
+    );
+}
+
+#[test]
+fn refuses_entra_without_tenants() {
+    refuses(
+        r#"tenants = ["11111111-2222-3333-4444-555555555555"]"#,
+        "",
+        "upstreams[1].tenants",
+        "an entra upstream needs its tenant allow-list (tenant ids, `tid`)",
+    );
+}
+
+#[test]
+fn refuses_duplicate_upstream_name() {
+    refuses(
+        "# Resources (MCP servers",
+        "[[upstreams]]\nname = \"okta-prod\"\nkind = \"oidc\"\nissuer = \"https://idp.example.com\"\naudiences = [\"a\"]\n# Resources (MCP servers",
+        "upstreams[3].name",
+        r#""okta-prod" is already the name of another upstream"#,
+    );
+}
+
+#[test]
+fn refuses_plain_http_issuer() {
+    refuses(
+        r#"issuer = "https://example.okta.com/oauth2/default""#,
+        r#"issuer = "http://example.okta.com/oauth2/default""#,
+        "upstreams[0].issuer",
+        r#""http://example.okta.com/oauth2/default" must use https (http is allowed only on a loopback host)"#,
+    );
+}
+
+#[test]
+fn refuses_issuer_with_path() {
+    refuses(
+        r#"issuer = "https://sts.example.com""#,
+        r#"issuer = "https://sts.example.com/""#,
+        "issuer",
+        r#""https://sts.example.com/" must be an origin such as "https://sts.example.com" (no path, no trailing slash): it is compared exactly and metadata is served at its /.well-known/"#,
+    );
+}
+
+#[test]
+fn refuses_bad_introspect_mode() {
+    refuses(
+        r#"introspect = "when-lifetime-over-15m""#,
+        r#"introspect = "sometimes""#,
+        "upstreams[0].introspect",
+        r#""sometimes" is not one of never, always, when-lifetime-over-<duration>"#,
+    );
+}
+
+#[test]
+fn refuses_introspection_without_credentials() {
+    refuses(
+        r#"introspection = { client_id = "agent-sts", client_secret = { env = "OKTA_INTROSPECTION_SECRET" } }"#,
+        "",
+        "upstreams[0].introspection",
+        "introspect is on, so give the credentials: introspection = { client_id = …, client_secret = … }",
+    );
+}
+
+#[test]
+fn refuses_scope_group_of_unknown_upstream() {
+    refuses(
+        r#""zendesk:tickets:write" = ["okta-prod:Support-Agents"]"#,
+        r#""zendesk:tickets:write" = ["okta-test:Support-Agents"]"#,
+        "scope_groups.\"zendesk:tickets:write\"[0]",
+        r#""okta-test" (in "Support-Agents") is not a configured upstream"#,
+    );
+}
+
+#[test]
+fn refuses_scope_group_without_upstream_prefix() {
+    refuses(
+        r#""zendesk:tickets:write" = ["okta-prod:Support-Agents"]"#,
+        r#""zendesk:tickets:write" = ["Support-Agents"]"#,
+        "scope_groups.\"zendesk:tickets:write\"[0]",
+        r#""Support-Agents" must be "<upstream>:<group>""#,
+    );
+}
+
+#[test]
+fn refuses_database_url_of_unknown_kind_without_echoing_it() {
+    refuses(
+        r#"database_url = "sqlite://agent-sts.db?mode=rwc""#,
+        r#"database_url = "mysql://root:hunter2@db/x""#,
+        "storage.database_url",
+        "must start with sqlite: or postgres: (the value is not shown: it may hold a password)",
+    );
+}
+
+#[test]
+fn unknown_field_names_its_path_and_line() {
+    let text = EXAMPLE.replacen("token_ttl = \"10m\"", "token_tll = \"10m\"", 1);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("token_tll"))
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let msg = parse_error(&text);
+    assert!(
+        msg.starts_with(&format!(
+            "test.toml:{line}: agents[0].token_tll: unknown field `token_tll`"
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_enum_value_names_the_choices() {
+    let text = EXAMPLE.replacen("auth = \"client_secret_basic\"", "auth = \"password\"", 1);
+    let msg = parse_error(&text);
+    assert!(
+        msg.contains("agents[0].client.auth: unknown variant `password`, expected one of `client_secret_basic`, `client_secret_post`, `private_key_jwt`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn hs256_cannot_be_named_as_an_upstream_algorithm() {
+    let text = EXAMPLE.replacen("algorithms = [\"RS256\"]", "algorithms = [\"HS256\"]", 1);
+    let msg = parse_error(&text);
+    assert!(
+        msg.contains("upstreams[0].algorithms[0]: unknown variant `HS256`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_duration_is_explained() {
+    let text = EXAMPLE.replacen("token_ttl = \"10m\"", "token_ttl = \"ten minutes\"", 1);
+    let msg = parse_error(&text);
+    assert!(
+        msg.contains("agents[0].token_ttl: \"ten minutes\" is not a duration"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_violation_is_reported_not_just_the_first() {
+    let text = EXAMPLE
+        .replacen("token_ttl = \"10m\"", "token_ttl = \"2m\"", 1)
+        .replacen(
+            "\"postgres:support_db:read\"]\noptional",
+            "\"postgres:*\"]\noptional",
+            1,
+        );
+    let errors = parse(&text).validate().expect_err("must be refused");
+    let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["agents[0].token_ttl", "agents[0].required_scopes[2]"]
+    );
+}

@@ -1,0 +1,251 @@
+//! The configuration file's shape. Every struct refuses unknown fields so a
+//! typo is an error at start, not a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::secret::SecretSource;
+use super::span::Span;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The public issuer URL written into every token's `iss`.
+    pub issuer: String,
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub keys: KeysConfig,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+    #[serde(default)]
+    pub resources: Vec<ResourceConfig>,
+    #[serde(default)]
+    pub agents: Vec<AgentConfig>,
+    /// Which IdP groups (`"<upstream>:<group>"`) may hold each scope.
+    #[serde(default)]
+    pub scope_groups: BTreeMap<String, Vec<String>>,
+    /// Set by `start-dev` only, never read from a file: allows `insecure_*`
+    /// settings and the built-in dev IdP.
+    #[serde(skip)]
+    pub dev_mode: bool,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. May carry a
+    /// password, so it is a secret (literal or `{ env = "VAR" }`).
+    /// `AGENT_STS_DATABASE_URL` overrides it.
+    pub database_url: SecretSource,
+    /// Optional Redis; without it every cache is in-process.
+    /// `AGENT_STS_REDIS_URL` overrides it.
+    #[serde(default)]
+    pub redis_url: Option<SecretSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Folder of signing-key files (`agent-sts keys generate|rotate|list`).
+    #[serde(default = "default_keys_dir")]
+    pub dir: PathBuf,
+    /// `Cache-Control: max-age` of the JWKS. A rotation's lead time must
+    /// exceed it so verifiers see the next key before it signs.
+    #[serde(default = "default_jwks_max_age")]
+    pub jwks_max_age: Span,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_keys_dir(),
+            jwks_max_age: default_jwks_max_age(),
+        }
+    }
+}
+
+fn default_keys_dir() -> PathBuf {
+    PathBuf::from("keys")
+}
+
+fn default_jwks_max_age() -> Span {
+    Span::from_secs(300)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamKind {
+    Okta,
+    Entra,
+    Oidc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamUse {
+    /// The upstream authenticates people: its tokens are subject tokens of
+    /// the OBO and hybrid patterns.
+    #[default]
+    User,
+    /// The upstream authenticates workloads (agents): its tokens are actor
+    /// tokens, or subject tokens of the workload pattern.
+    Workload,
+}
+
+/// Asymmetric JWS algorithms an upstream may sign with. `none` and `HS*`
+/// are not representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum UpstreamAlg {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub kind: UpstreamKind,
+    #[serde(rename = "use", default)]
+    pub usage: UpstreamUse,
+    /// Matched exactly against each token's `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must carry at least one.
+    pub audiences: Vec<String>,
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<UpstreamAlg>,
+    #[serde(default = "default_skew")]
+    pub clock_skew: Span,
+    /// Refuse tokens whose `iat` is older than this.
+    #[serde(default)]
+    pub max_token_age: Option<Span>,
+    /// Claim holding the subject; the profile's default when absent
+    /// (Okta `uid` then `sub`, Entra `oid`, OIDC `sub`).
+    #[serde(default)]
+    pub subject_claim: Option<String>,
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    /// Entra only: the tenant ids (`tid`) whose tokens are accepted.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Fetch keys here instead of via discovery (mirrors, air-gapped nets).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Discovery document location when it is not `{issuer}/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub discovery_url: Option<String>,
+    /// `never` (default), `always`, or `when-lifetime-over-<span>` such as
+    /// `when-lifetime-over-15m`: RFC 7662 back-channel check at the IdP.
+    #[serde(default)]
+    pub introspect: Option<String>,
+    #[serde(default)]
+    pub introspection: Option<UpstreamIntrospection>,
+}
+
+fn default_algorithms() -> Vec<UpstreamAlg> {
+    vec![UpstreamAlg::RS256]
+}
+
+fn default_skew() -> Span {
+    Span::from_secs(60)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamIntrospection {
+    /// The IdP's RFC 7662 endpoint; from discovery when absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    pub client_id: String,
+    pub client_secret: SecretSource,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// The resource indicator (RFC 8707) and the minted token's `aud`.
+    pub uri: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Every scope this resource understands.
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pattern {
+    Obo,
+    Workload,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub id: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub patterns: Vec<Pattern>,
+    pub client: ClientConfig,
+    #[serde(default)]
+    pub workload: Option<WorkloadIdentity>,
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    #[serde(default)]
+    pub optional_scopes: Vec<String>,
+    #[serde(default = "default_token_ttl")]
+    pub token_ttl: Span,
+}
+
+fn default_token_ttl() -> Span {
+    Span::from_secs(600)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub id: String,
+    pub auth: ClientAuthMethod,
+    /// Hex SHA-256 of the client secret (`agent-sts clients new-secret`);
+    /// the secret itself is never stored.
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
+    /// Inline JWKS for `private_key_jwt`.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// JWKS location for `private_key_jwt`.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadIdentity {
+    /// An upstream with `use = "workload"`.
+    pub upstream: String,
+    /// The workload principal as that upstream names it (e.g.
+    /// `system:serviceaccount:agents:support-bot`).
+    pub subject: String,
+}

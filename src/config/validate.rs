@@ -1,0 +1,454 @@
+//! The rules a configuration must satisfy before anything serves. Each
+//! returns a message that names the value and says what to do instead.
+
+use std::collections::{HashMap, HashSet};
+
+use url::Url;
+
+use super::{AgentConfig, ClientAuthMethod, Config, ConfigError, Pattern, SecretSource, Span};
+use super::{UpstreamConfig, UpstreamKind, UpstreamUse};
+
+/// Minted tokens live 5–15 minutes (DESIGN §3).
+pub const MIN_TOKEN_TTL: Span = Span::from_secs(5 * 60);
+pub const MAX_TOKEN_TTL: Span = Span::from_secs(15 * 60);
+
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
+    let mut e = Errors(Vec::new());
+    if let Err(m) = check_public_url(&c.issuer) {
+        e.push("issuer", m);
+    } else if Url::parse(&c.issuer).is_ok_and(|u| u.path() != "/" || c.issuer.ends_with('/')) {
+        e.push(
+            "issuer",
+            format!(
+                "\"{}\" must be an origin such as \"https://sts.example.com\" (no path, no trailing slash): \
+                 it is compared exactly and metadata is served at its /.well-known/",
+                c.issuer
+            ),
+        );
+    }
+    if let SecretSource::Literal(url) = &c.storage.database_url
+        && !["sqlite:", "postgres:", "postgresql:"]
+            .iter()
+            .any(|p| url.starts_with(p))
+    {
+        e.push(
+            "storage.database_url",
+            "must start with sqlite: or postgres: (the value is not shown: it may hold a password)",
+        );
+    }
+    if c.keys.jwks_max_age > Span::from_secs(3_600) {
+        e.push(
+            "keys.jwks_max_age",
+            format!(
+                "{} is too long: keep it at most 1h so a rotation is seen in time",
+                c.keys.jwks_max_age
+            ),
+        );
+    }
+    let upstreams = validate_upstreams(c, &mut e);
+    let declared = validate_resources(c, &mut e);
+    validate_agents(c, &upstreams, &declared, &mut e);
+    validate_scope_groups(c, &upstreams, &declared, &mut e);
+    e.0
+}
+
+/// `https://…`, or `http://` on a loopback host (local tests, the dev IdP).
+fn check_public_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|err| format!("\"{s}\" is not a URL: {err}"))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(format!(
+                "\"{s}\" must use https (http is allowed only on a loopback host)"
+            ));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("\"{s}\" must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn validate_upstreams<'a>(c: &'a Config, e: &mut Errors) -> HashMap<&'a str, &'a UpstreamConfig> {
+    let mut by_name = HashMap::new();
+    for (i, u) in c.upstreams.iter().enumerate() {
+        let at = |f: &str| format!("upstreams[{i}].{f}");
+        if !is_name(&u.name) {
+            e.push(
+                at("name"),
+                format!("\"{}\" must be 1-128 of A-Z a-z 0-9 - _ .", u.name),
+            );
+        } else if by_name.insert(u.name.as_str(), u).is_some() {
+            e.push(
+                at("name"),
+                format!("\"{}\" is already the name of another upstream", u.name),
+            );
+        }
+        if let Err(m) = check_public_url(&u.issuer) {
+            e.push(at("issuer"), m);
+        }
+        if u.audiences.is_empty() || u.audiences.iter().any(String::is_empty) {
+            e.push(
+                at("audiences"),
+                "list at least one accepted audience; empty values are not allowed",
+            );
+        }
+        if u.algorithms.is_empty() {
+            e.push(at("algorithms"), "list at least one algorithm");
+        }
+        if u.clock_skew > Span::from_secs(300) {
+            e.push(
+                at("clock_skew"),
+                format!("{} is too lenient; at most 5m", u.clock_skew),
+            );
+        }
+        match (u.kind, u.tenants.is_empty()) {
+            (UpstreamKind::Entra, true) => e.push(
+                at("tenants"),
+                "an entra upstream needs its tenant allow-list (tenant ids, `tid`)",
+            ),
+            (UpstreamKind::Okta | UpstreamKind::Oidc, false) => {
+                e.push(at("tenants"), "tenants apply to entra upstreams only")
+            }
+            _ => {}
+        }
+        if u.jwks_uri.is_some() && u.discovery_url.is_some() {
+            e.push(at("jwks_uri"), "set jwks_uri or discovery_url, not both");
+        }
+        for (field, value) in [
+            ("jwks_uri", &u.jwks_uri),
+            ("discovery_url", &u.discovery_url),
+        ] {
+            if let Some(v) = value
+                && let Err(m) = check_public_url(v)
+            {
+                e.push(at(field), m);
+            }
+        }
+        let introspects = match u.introspect.as_deref() {
+            None | Some("never") => false,
+            Some("always") => true,
+            Some(other) => {
+                match other.strip_prefix("when-lifetime-over-").map(Span::parse) {
+                    Some(Ok(_)) => true,
+                    Some(Err(m)) => {
+                        e.push(at("introspect"), m);
+                        true
+                    }
+                    None => {
+                        e.push(
+                        at("introspect"),
+                        format!("\"{other}\" is not one of never, always, when-lifetime-over-<duration>"),
+                    );
+                        true
+                    }
+                }
+            }
+        };
+        if introspects && u.introspection.is_none() {
+            e.push(
+                at("introspection"),
+                "introspect is on, so give the credentials: introspection = { client_id = …, client_secret = … }",
+            );
+        }
+    }
+    by_name
+}
+
+/// Checks each resource; returns scope → the resources that declare it.
+fn validate_resources<'a>(c: &'a Config, e: &mut Errors) -> HashMap<&'a str, Vec<&'a str>> {
+    let mut declared: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut uris = HashSet::new();
+    for (i, r) in c.resources.iter().enumerate() {
+        if let Err(err) = Url::parse(&r.uri) {
+            e.push(
+                format!("resources[{i}].uri"),
+                format!("\"{}\" is not an absolute URI: {err}", r.uri),
+            );
+        } else if !uris.insert(r.uri.as_str()) {
+            e.push(
+                format!("resources[{i}].uri"),
+                format!("\"{}\" is declared twice", r.uri),
+            );
+        }
+        if r.scopes.is_empty() {
+            e.push(
+                format!("resources[{i}].scopes"),
+                "declare the scopes this resource understands",
+            );
+        }
+        for (j, s) in r.scopes.iter().enumerate() {
+            let at = format!("resources[{i}].scopes[{j}]");
+            if let Err(m) = check_scope(s) {
+                e.push(at, m);
+            } else if declared
+                .get(s.as_str())
+                .is_some_and(|rs| rs.contains(&r.uri.as_str()))
+            {
+                e.push(at, format!("\"{s}\" is listed twice"));
+            } else {
+                declared.entry(s).or_default().push(&r.uri);
+            }
+        }
+    }
+    declared
+}
+
+/// RFC 6749 §3.3 scope-token syntax, and no wildcard or over-broad scope:
+/// an agent never asks for more than it declares.
+pub fn check_scope(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("a scope cannot be empty".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|&c| !matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+    {
+        return Err(format!(
+            "\"{s}\" contains {c:?}, which RFC 6749 §3.3 does not allow in a scope"
+        ));
+    }
+    if s.contains('*') {
+        return Err(format!("\"{s}\" is a wildcard; declare the exact scopes"));
+    }
+    if !s.contains(':') || s.split(':').any(str::is_empty) {
+        return Err(format!(
+            "\"{s}\" is over-broad; name the system, object and action, e.g. \"zendesk:tickets:read\""
+        ));
+    }
+    Ok(())
+}
+
+fn validate_agents(
+    c: &Config,
+    upstreams: &HashMap<&str, &UpstreamConfig>,
+    declared: &HashMap<&str, Vec<&str>>,
+    e: &mut Errors,
+) {
+    let mut ids = HashSet::new();
+    let mut clients = HashSet::new();
+    for (i, a) in c.agents.iter().enumerate() {
+        let at = |f: &str| format!("agents[{i}].{f}");
+        if !is_name(&a.id) {
+            e.push(
+                at("id"),
+                format!("\"{}\" must be 1-128 of A-Z a-z 0-9 - _ .", a.id),
+            );
+        } else if !ids.insert(a.id.as_str()) {
+            e.push(
+                at("id"),
+                format!("\"{}\" is already the id of another agent", a.id),
+            );
+        }
+        if a.patterns.is_empty() {
+            e.push(
+                at("patterns"),
+                "list the patterns this agent may use: obo, workload, hybrid",
+            );
+        }
+        if !clients.insert(a.client.id.as_str()) {
+            e.push(
+                at("client.id"),
+                format!("\"{}\" is already another agent's client", a.client.id),
+            );
+        }
+        validate_client(a, &at, e);
+        if a.token_ttl < MIN_TOKEN_TTL || a.token_ttl > MAX_TOKEN_TTL {
+            e.push(
+                at("token_ttl"),
+                format!("{} is outside 5m–15m", a.token_ttl),
+            );
+        }
+        if let Some(w) = &a.workload {
+            match upstreams.get(w.upstream.as_str()) {
+                None => e.push(
+                    at("workload.upstream"),
+                    format!("\"{}\" is not a configured upstream", w.upstream),
+                ),
+                Some(u) if u.usage != UpstreamUse::Workload => e.push(
+                    at("workload.upstream"),
+                    format!(
+                        "\"{}\" is not a workload upstream (set use = \"workload\" on it)",
+                        w.upstream
+                    ),
+                ),
+                Some(_) => {}
+            }
+            if w.subject.is_empty() {
+                e.push(at("workload.subject"), "name the workload principal");
+            }
+        }
+        if a.resources.is_empty() {
+            e.push(at("resources"), "list the resources this agent may call");
+        }
+        for (j, r) in a.resources.iter().enumerate() {
+            if !c.resources.iter().any(|res| &res.uri == r) {
+                e.push(
+                    at(&format!("resources[{j}]")),
+                    format!("\"{r}\" is not a declared resource"),
+                );
+            }
+        }
+        let user_facing = a
+            .patterns
+            .iter()
+            .any(|p| matches!(p, Pattern::Obo | Pattern::Hybrid));
+        let mut seen = HashSet::new();
+        let scopes = a.required_scopes.iter().map(|s| ("required_scopes", s));
+        let scopes = scopes.chain(a.optional_scopes.iter().map(|s| ("optional_scopes", s)));
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (field, s) in scopes {
+            let j = index.entry(field).or_default();
+            let path = at(&format!("{field}[{j}]"));
+            *j += 1;
+            if let Err(m) = check_scope(s) {
+                e.push(path, m);
+                continue;
+            }
+            if !seen.insert(s.as_str()) {
+                e.push(path, format!("\"{s}\" is declared twice"));
+                continue;
+            }
+            match declared.get(s.as_str()) {
+                None => {
+                    e.push(path, format!("\"{s}\" is declared by no resource"));
+                    continue;
+                }
+                Some(owners) if !owners.iter().any(|o| a.resources.iter().any(|r| r == o)) => {
+                    e.push(
+                        path,
+                        format!(
+                            "\"{s}\" belongs to {}, which this agent may not call",
+                            owners.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if user_facing && c.scope_groups.get(s).is_none_or(Vec::is_empty) {
+                e.push(
+                    path,
+                    format!("\"{s}\" can be held by nobody: add it to [scope_groups] with the groups that may hold it"),
+                );
+            }
+        }
+    }
+}
+
+fn validate_client(a: &AgentConfig, at: &dyn Fn(&str) -> String, e: &mut Errors) {
+    let cl = &a.client;
+    if !is_name(&cl.id) {
+        e.push(
+            at("client.id"),
+            format!("\"{}\" must be 1-128 of A-Z a-z 0-9 - _ .", cl.id),
+        );
+    }
+    match cl.auth {
+        ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
+            match &cl.secret_sha256 {
+                None => e.push(
+                    at("client.secret_sha256"),
+                    "a secret-based client needs secret_sha256 (`agent-sts clients new-secret` prints it)",
+                ),
+                Some(h) if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    e.push(at("client.secret_sha256"), "must be 64 hex digits (a SHA-256)")
+                }
+                Some(_) => {}
+            }
+            if cl.jwks.is_some() || cl.jwks_uri.is_some() {
+                e.push(
+                    at("client.auth"),
+                    "jwks/jwks_uri are for private_key_jwt clients",
+                );
+            }
+        }
+        ClientAuthMethod::PrivateKeyJwt => {
+            match (&cl.jwks, &cl.jwks_uri) {
+                (None, None) | (Some(_), Some(_)) => e.push(
+                    at("client"),
+                    "a private_key_jwt client needs exactly one of jwks or jwks_uri",
+                ),
+                (None, Some(uri)) => {
+                    if let Err(m) = check_public_url(uri) {
+                        e.push(at("client.jwks_uri"), m);
+                    }
+                }
+                (Some(jwks), None) => {
+                    if !jwks.get("keys").is_some_and(|k| k.is_array()) {
+                        e.push(at("client.jwks"), "must be a JWK Set: { keys = [ … ] }");
+                    }
+                }
+            }
+            if cl.secret_sha256.is_some() {
+                e.push(
+                    at("client.secret_sha256"),
+                    "a private_key_jwt client has no secret",
+                );
+            }
+        }
+    }
+}
+
+fn validate_scope_groups(
+    c: &Config,
+    upstreams: &HashMap<&str, &UpstreamConfig>,
+    declared: &HashMap<&str, Vec<&str>>,
+    e: &mut Errors,
+) {
+    for (scope, groups) in &c.scope_groups {
+        let at = format!("scope_groups.\"{scope}\"");
+        if !declared.contains_key(scope.as_str()) {
+            e.push(&at, format!("\"{scope}\" is declared by no resource"));
+        }
+        if groups.is_empty() {
+            e.push(
+                &at,
+                "list the groups that may hold this scope, or remove the entry",
+            );
+        }
+        for (j, g) in groups.iter().enumerate() {
+            let path = format!("{at}[{j}]");
+            let Some((upstream, group)) = g
+                .split_once(':')
+                .filter(|(u, g)| !u.is_empty() && !g.is_empty())
+            else {
+                e.push(path, format!("\"{g}\" must be \"<upstream>:<group>\""));
+                continue;
+            };
+            match upstreams.get(upstream) {
+                None => e.push(
+                    path,
+                    format!("\"{upstream}\" (in \"{group}\") is not a configured upstream"),
+                ),
+                Some(u) if u.usage != UpstreamUse::User => e.push(
+                    path,
+                    format!(
+                        "\"{upstream}\" is a workload upstream; groups come from user upstreams"
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}

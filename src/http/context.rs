@@ -1,0 +1,80 @@
+//! Per-request context: a request id on every log line and in the
+//! `X-Request-Id` response header, and one line per finished request. Only
+//! the path is logged: never the query, headers or body, which may carry
+//! tokens.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::tokens::random_id;
+
+const HEADER: &str = "x-request-id";
+
+/// The request's id, in the request extensions for handlers (audit).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An incoming id is kept only if it is short and plain, so it cannot
+/// forge log lines; otherwise we make one.
+fn accept(incoming: Option<&HeaderValue>) -> Option<String> {
+    let s = incoming?.to_str().ok()?;
+    let plain = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    plain.then(|| s.to_string())
+}
+
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = accept(req.headers().get(HEADER)).unwrap_or_else(random_id);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let started = Instant::now();
+    async move {
+        let mut res = next.run(req).await;
+        let status = res.status().as_u16();
+        let micros = started.elapsed().as_micros() as u64;
+        if status >= 500 {
+            tracing::error!(status, micros, "request failed");
+        } else {
+            tracing::info!(status, micros, "request finished");
+        }
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            res.headers_mut().insert(HEADER, v);
+        }
+        res
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_ids_only() {
+        let ok = HeaderValue::from_static("abc-123_X.y");
+        assert_eq!(accept(Some(&ok)).as_deref(), Some("abc-123_X.y"));
+        for bad in [
+            "",
+            "has space",
+            "new\tline",
+            "x".repeat(65).as_str(),
+            "quote\"d",
+        ] {
+            let v = HeaderValue::from_str(bad).ok();
+            assert_eq!(accept(v.as_ref()), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! agent-sts: an OAuth 2.0 Token Exchange (RFC 8693) security token service
+//! for AI agents. See README.md and DESIGN.md for the contract.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::await_holding_lock
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests fail loudly by design"
+    )
+)]
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dev;
+pub mod error;
+pub mod grants;
+pub mod http;
+pub mod metadata;
+pub mod policy;
+pub mod store;
+pub mod tokens;
+pub mod upstream;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use crate::app::{App, AppState, StartError};
+use crate::clock::SharedClock;
+use crate::config::Config;
+
+/// Build the app from `config` and serve on `listener` until `shutdown`
+/// resolves. `main` and the integration tests both call this.
+pub async fn run(
+    config: Config,
+    clock: SharedClock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let app = App::build(config, clock).await?;
+    serve(app, listener, shutdown).await
+}
+
+/// Serve an already built app; background upkeep stops with the server.
+pub async fn serve(
+    app: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let upkeep = tokio::spawn(app.clone().maintain());
+    let router = http::router(app);
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(StartError::Serve);
+    upkeep.abort();
+    result
+}

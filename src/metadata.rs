@@ -1,0 +1,53 @@
+//! RFC 8414 authorization server metadata, built once at start.
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// The metadata document. Beyond RFC 8414's names it lists the RFC 8693
+/// token types we accept as subject/actor tokens and the one we issue
+/// (`subject_token_types_supported`, `actor_token_types_supported`,
+/// `issued_token_types_supported`; no registered names exist for these).
+pub fn metadata(config: &Config) -> Value {
+    let iss = &config.issuer;
+    let mut scopes: Vec<&str> = config
+        .resources
+        .iter()
+        .flat_map(|r| r.scopes.iter().map(String::as_str))
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    let client_auth = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    let assertion_algs = ["RS256", "PS256", "ES256", "EdDSA"];
+    let accepted = [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT];
+    json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/token"),
+        "introspection_endpoint": format!("{iss}/introspect"),
+        "revocation_endpoint": format!("{iss}/revoke"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "grant_types_supported": [GRANT_TOKEN_EXCHANGE, "client_credentials"],
+        // There is no authorization endpoint, so no response type is offered.
+        "response_types_supported": [],
+        "scopes_supported": scopes,
+        "token_endpoint_auth_methods_supported": client_auth,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "subject_token_types_supported": accepted,
+        "actor_token_types_supported": accepted,
+        "issued_token_types_supported": [TOKEN_TYPE_ACCESS_TOKEN],
+        "resource_indicators_supported": true,
+    })
+}

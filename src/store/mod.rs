@@ -1,0 +1,160 @@
+//! Storage: the only folder with SQL or Redis.
+//!
+//! The database is SQLite (embedded default) or PostgreSQL, chosen by the
+//! URL's scheme. Each backend has its own file with its own SQL, and its own
+//! migrations in `migrations/sqlite` or `migrations/postgres`, embedded at
+//! build time and run on start.
+//!
+//! How queries are checked: they are plain `sqlx::query` strings, not the
+//! compile-time `query!` macros, so building needs neither a database nor an
+//! offline query cache. The price is paid by tests: every store method has a
+//! contract test written once and run on SQLite always and on PostgreSQL when
+//! `AGENT_STS_TEST_DATABASE_URL` is set (CI sets it).
+//!
+//! Redis is optional; without it every cache and fan-out is in-process.
+
+mod postgres;
+mod redis_store;
+mod sqlite;
+
+use std::time::Duration;
+
+use crate::clock::UnixTime;
+use crate::config::SecretString;
+
+pub use redis_store::RedisStore;
+
+/// How long start-up and readiness checks wait for a backend.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to {target}: {cause}")]
+    Connect { target: String, cause: String },
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    #[error("database error: {0}")]
+    Query(String),
+    #[error("redis error: {0}")]
+    Redis(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Query(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PostgresStore),
+}
+
+impl Database {
+    /// Connect, with a bounded wait, and run pending migrations.
+    pub async fn connect(url: &SecretString) -> Result<Self, StoreError> {
+        let raw = url.expose();
+        if raw.starts_with("sqlite:") {
+            Ok(Self::Sqlite(sqlite::SqliteStore::connect(raw).await?))
+        } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
+            Ok(Self::Postgres(postgres::PostgresStore::connect(raw).await?))
+        } else {
+            Err(StoreError::Connect {
+                target: "database".into(),
+                cause: "the URL must start with sqlite: or postgres:".into(),
+            })
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => s.ping().await,
+            Self::Postgres(s) => s.ping().await,
+        }
+    }
+
+    /// Record this process as a live replica (insert, or refresh last_seen).
+    pub async fn register_replica(
+        &self,
+        id: &str,
+        version: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => s.register_replica(id, version, now).await,
+            Self::Postgres(s) => s.register_replica(id, version, now).await,
+        }
+    }
+
+    /// Replicas seen at or after `since`, as (id, version, last_seen).
+    pub async fn replicas_since(
+        &self,
+        since: UnixTime,
+    ) -> Result<Vec<(String, String, UnixTime)>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.replicas_since(since).await,
+            Self::Postgres(s) => s.replicas_since(since).await,
+        }
+    }
+}
+
+/// Everything stateful, shared by all handlers.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub db: Database,
+    pub redis: Option<RedisStore>,
+}
+
+impl Store {
+    pub async fn connect(
+        db_url: &SecretString,
+        redis_url: Option<&SecretString>,
+    ) -> Result<Self, StoreError> {
+        let db = Database::connect(db_url).await?;
+        let redis = match redis_url {
+            Some(url) => Some(RedisStore::connect(url).await?),
+            None => None,
+        };
+        Ok(Self { db, redis })
+    }
+}
+
+/// `host:port/db` of a URL, for messages: never the user or password.
+pub(crate) fn describe_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(u) => format!(
+            "{}://{}{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            u.path()
+        ),
+        Err(_) => "the configured URL".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_url_drops_credentials() {
+        assert_eq!(
+            describe_url("postgres://admin:hunter2@db.internal:5432/sts"),
+            "postgres://db.internal:5432/sts"
+        );
+        assert_eq!(
+            describe_url("redis://:pw@127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(describe_url("not a url"), "the configured URL");
+    }
+}

@@ -1,0 +1,80 @@
+//! PostgreSQL: the production database shared by every replica.
+
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{CONNECT_TIMEOUT, StoreError, describe_url};
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let connect_error = |cause: String| StoreError::Connect {
+            target: describe_url(url),
+            cause,
+        };
+        let options = PgConnectOptions::from_str(url).map_err(|e| connect_error(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn register_replica(
+        &self,
+        id: &str,
+        version: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO replicas (id, version, started_at, last_seen) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn replicas_since(
+        &self,
+        since: UnixTime,
+    ) -> Result<Vec<(String, String, UnixTime)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, last_seen FROM replicas WHERE last_seen >= $1 ORDER BY id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("version")?,
+                    r.try_get("last_seen")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+}

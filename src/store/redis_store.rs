@@ -1,0 +1,59 @@
+//! Redis: optional, shared by replicas (replay cache, revocation fan-out,
+//! global rate limits). A `ConnectionManager` reconnects by itself.
+
+use std::fmt;
+
+use redis::aio::ConnectionManager;
+
+use super::{CONNECT_TIMEOUT, StoreError, describe_url};
+use crate::config::SecretString;
+
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    target: String,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    pub async fn connect(url: &SecretString) -> Result<Self, StoreError> {
+        let target = describe_url(url.expose());
+        let connect_error = |cause: String| StoreError::Connect {
+            target: target.clone(),
+            cause,
+        };
+        let client = redis::Client::open(url.expose()).map_err(|e| connect_error(e.to_string()))?;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client))
+            .await
+            .map_err(|_| connect_error(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| connect_error(e.to_string()))?;
+        let store = Self { conn, target };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let pong = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await
+        .map_err(|_| StoreError::Redis("PING timed out".into()))?
+        .map_err(|e| StoreError::Redis(e.to_string()))?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Redis(format!(
+                "unexpected PING answer {pong:?}"
+            )))
+        }
+    }
+}

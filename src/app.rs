@@ -14,6 +14,7 @@ use crate::store::{Store, StoreError};
 use crate::tokens::keyring::{KeyRing, SharedKeyRing};
 use crate::tokens::keys::{self, KeyError};
 use crate::tokens::random_id;
+use crate::upstream::UpstreamRegistry;
 
 pub type AppState = Arc<App>;
 
@@ -44,6 +45,7 @@ pub struct App {
     /// RFC 8414 metadata, serialised once.
     pub metadata: Arc<str>,
     pub dev_idp: Option<Arc<DevIdp>>,
+    pub upstreams: UpstreamRegistry,
     /// This process's id in the `replicas` table.
     pub replica_id: String,
 }
@@ -73,6 +75,8 @@ impl App {
         };
         let now = clock.now();
         let ring = load_ring(&config.keys.dir, now)?;
+        let upstreams = UpstreamRegistry::new(&config.upstreams, Arc::clone(&clock))
+            .map_err(StartError::Config)?;
         let store = Store::connect(&db_url, redis_url.as_ref()).await?;
         let replica_id = random_id();
         store
@@ -95,6 +99,7 @@ impl App {
             store,
             metadata,
             dev_idp,
+            upstreams,
             replica_id,
         }))
     }
@@ -106,12 +111,14 @@ impl App {
         Ok(())
     }
 
-    /// Periodic upkeep until the process stops: key reload and heartbeat.
+    /// Periodic upkeep until the process stops: upstream keys (fetched
+    /// first thing, so start-up never waits on an IdP), our key folder, and
+    /// the replica heartbeat.
     pub async fn maintain(self: Arc<Self>) {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
-        tick.tick().await;
         loop {
             tick.tick().await;
+            self.upstreams.refresh_due().await;
             if let Err(e) = self.reload_keys() {
                 tracing::warn!(error = %e, "key folder reload failed; keeping the keys already loaded");
             }
@@ -168,6 +175,12 @@ impl App {
             ring.signer(now)
                 .map(|k| format!("{} {}", k.alg.as_str(), k.kid))
                 .ok_or_else(|| format!("no active key in {}", self.config.keys.dir.display())),
+        );
+        // Reported, not gating: an IdP outage must not drain every replica
+        // (introspection of our own tokens still works without it).
+        checks.insert(
+            "upstreams".into(),
+            serde_json::Value::Object(self.upstreams.health()),
         );
         Readiness {
             ready,

@@ -29,6 +29,7 @@ pub mod grants;
 pub mod http;
 pub mod metadata;
 pub mod policy;
+pub mod reason;
 pub mod store;
 pub mod tokens;
 pub mod upstream;

@@ -332,3 +332,23 @@ fn every_violation_is_reported_not_just_the_first() {
         ["agents[0].token_ttl", "agents[0].required_scopes[2]"]
     );
 }
+
+#[test]
+fn refuses_entra_issuer_without_tenant_placeholder() {
+    refuses(
+        r#"issuer = "https://login.microsoftonline.com/{tenantid}/v2.0""#,
+        r#"issuer = "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0""#,
+        "upstreams[1].issuer",
+        r#"an entra issuer names the tenant as {tenantid}, e.g. "https://login.microsoftonline.com/{tenantid}/v2.0"; list the tenants in tenants"#,
+    );
+}
+
+#[test]
+fn refuses_okta_org_server_without_introspection() {
+    refuses(
+        r#"issuer = "https://example.okta.com/oauth2/default""#,
+        r#"issuer = "https://example.okta.com""#,
+        "upstreams[0].introspect",
+        r#"tokens of an Okta org authorization server cannot be verified locally; set introspect = "always""#,
+    );
+}

@@ -153,6 +153,64 @@ pub struct UpstreamConfig {
     pub introspect: Option<String>,
     #[serde(default)]
     pub introspection: Option<UpstreamIntrospection>,
+    /// Entra only: the v1 issuer, with `{tenantid}` where the tenant goes.
+    /// Default `https://sts.windows.net/{tenantid}/`.
+    #[serde(default)]
+    pub issuer_v1: Option<String>,
+    /// Claims a token must carry with exactly these values, e.g. GitHub
+    /// Actions' `repository_owner = "acme"`.
+    #[serde(default)]
+    pub required_claims: BTreeMap<String, String>,
+    /// How long cached keys keep verifying while the IdP is unreachable.
+    #[serde(default = "default_keys_stale_for")]
+    pub keys_stale_for: Span,
+    /// Least time between two JWKS fetches caused by an unknown `kid`.
+    #[serde(default = "default_keys_min_refetch")]
+    pub keys_min_refetch: Span,
+}
+
+/// `{tenantid}` in an Entra issuer stands for each allowed tenant.
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+pub const ENTRA_V1_ISSUER: &str = "https://sts.windows.net/{tenantid}/";
+
+/// When to ask the IdP (RFC 7662) whether a token is still active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntrospectMode {
+    Never,
+    Always,
+    /// When the token's `exp - iat` exceeds this many seconds.
+    WhenLifetimeOver(u64),
+}
+
+impl UpstreamConfig {
+    pub fn introspect_mode(&self) -> Result<IntrospectMode, String> {
+        match self.introspect.as_deref() {
+            None | Some("never") => Ok(IntrospectMode::Never),
+            Some("always") => Ok(IntrospectMode::Always),
+            Some(other) => match other.strip_prefix("when-lifetime-over-") {
+                Some(span) => {
+                    Span::parse(span).map(|s| IntrospectMode::WhenLifetimeOver(s.as_secs()))
+                }
+                None => Err(format!(
+                    "\"{other}\" is not one of never, always, when-lifetime-over-<duration>"
+                )),
+            },
+        }
+    }
+
+    /// An Okta org authorization server (issuer without `/oauth2/`): its
+    /// access tokens cannot be verified locally, only by introspection.
+    pub fn is_okta_org_server(&self) -> bool {
+        self.kind == UpstreamKind::Okta && !self.issuer.contains("/oauth2/")
+    }
+}
+
+fn default_keys_stale_for() -> Span {
+    Span::from_secs(3_600)
+}
+
+fn default_keys_min_refetch() -> Span {
+    Span::from_secs(30)
 }
 
 fn default_algorithms() -> Vec<UpstreamAlg> {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use url::Url;
 
 use super::{AgentConfig, ClientAuthMethod, Config, ConfigError, Pattern, SecretSource, Span};
-use super::{UpstreamConfig, UpstreamKind, UpstreamUse};
+use super::{IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig, UpstreamKind, UpstreamUse};
 
 /// Minted tokens live 5–15 minutes (DESIGN §3).
 pub const MIN_TOKEN_TTL: Span = Span::from_secs(5 * 60);
@@ -104,8 +104,41 @@ fn validate_upstreams<'a>(c: &'a Config, e: &mut Errors) -> HashMap<&'a str, &'a
                 format!("\"{}\" is already the name of another upstream", u.name),
             );
         }
-        if let Err(m) = check_public_url(&u.issuer) {
+        let entra = u.kind == UpstreamKind::Entra;
+        let templated = u.issuer.contains(TENANT_PLACEHOLDER);
+        if entra && !templated {
+            e.push(
+                at("issuer"),
+                "an entra issuer names the tenant as {tenantid}, e.g. \
+                 \"https://login.microsoftonline.com/{tenantid}/v2.0\"; list the tenants in tenants",
+            );
+        } else if !entra && templated {
+            e.push(at("issuer"), "{tenantid} is for entra upstreams only");
+        } else if let Err(m) = check_public_url(&u.issuer.replace(TENANT_PLACEHOLDER, "t")) {
             e.push(at("issuer"), m);
+        }
+        match &u.issuer_v1 {
+            Some(_) if !entra => {
+                e.push(at("issuer_v1"), "issuer_v1 applies to entra upstreams only")
+            }
+            Some(v1) if !v1.contains(TENANT_PLACEHOLDER) => e.push(
+                at("issuer_v1"),
+                "name the tenant as {tenantid}, e.g. \"https://sts.windows.net/{tenantid}/\"",
+            ),
+            Some(v1) => {
+                if let Err(m) = check_public_url(&v1.replace(TENANT_PLACEHOLDER, "t")) {
+                    e.push(at("issuer_v1"), m);
+                }
+            }
+            None => {}
+        }
+        for (j, t) in u.tenants.iter().enumerate() {
+            if t.is_empty() || !t.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                e.push(
+                    at(&format!("tenants[{j}]")),
+                    format!("\"{t}\" is not a tenant id (a GUID)"),
+                );
+            }
         }
         if u.audiences.is_empty() || u.audiences.iter().any(String::is_empty) {
             e.push(
@@ -145,26 +178,17 @@ fn validate_upstreams<'a>(c: &'a Config, e: &mut Errors) -> HashMap<&'a str, &'a
                 e.push(at(field), m);
             }
         }
-        let introspects = match u.introspect.as_deref() {
-            None | Some("never") => false,
-            Some("always") => true,
-            Some(other) => {
-                match other.strip_prefix("when-lifetime-over-").map(Span::parse) {
-                    Some(Ok(_)) => true,
-                    Some(Err(m)) => {
-                        e.push(at("introspect"), m);
-                        true
-                    }
-                    None => {
-                        e.push(
-                        at("introspect"),
-                        format!("\"{other}\" is not one of never, always, when-lifetime-over-<duration>"),
-                    );
-                        true
-                    }
-                }
-            }
-        };
+        let mode = u.introspect_mode();
+        if let Err(m) = &mode {
+            e.push(at("introspect"), m.clone());
+        }
+        let introspects = mode != Ok(IntrospectMode::Never);
+        if u.is_okta_org_server() && mode != Ok(IntrospectMode::Always) {
+            e.push(
+                at("introspect"),
+                "tokens of an Okta org authorization server cannot be verified locally; set introspect = \"always\"",
+            );
+        }
         if introspects && u.introspection.is_none() {
             e.push(
                 at("introspection"),

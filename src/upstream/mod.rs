@@ -1,6 +1,428 @@
-//! Upstream trust: verifies Okta, Entra ID, OIDC and workload tokens; never
-//! mints. Each configured upstream (`config::UpstreamConfig`) has a `kind`
-//! profile, a `use` (user or workload) and keys from discovery or an
-//! explicit `jwks_uri`.
+//! Upstream trust: verifies Okta, Entra ID, OIDC and workload tokens exactly
+//! as their issuers would; never mints. The output is a [`VerifiedToken`] or
+//! a [`Refusal`] whose reason becomes the audit record's reason code.
+//!
+//! Order of checks, cheapest and least revealing first: size and shape →
+//! header rules (alg allow-list, no jku/x5u/jwk, crit) → issuer routing →
+//! signature with a key from *that* issuer's JWKS → tenant → audience →
+//! times → required claims → back-channel introspection → profile mapping.
 
-pub use crate::config::{UpstreamConfig, UpstreamKind, UpstreamUse};
+mod fetch;
+mod introspection;
+mod jwks_cache;
+pub mod jws;
+mod profile;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::clock::{SharedClock, UnixTime};
+use crate::config::{
+    ENTRA_V1_ISSUER, IntrospectMode, TENANT_PLACEHOLDER, UpstreamAlg, UpstreamConfig,
+};
+use crate::reason::Reason;
+
+pub use crate::config::{UpstreamKind, UpstreamUse};
+use introspection::Introspector;
+use jwks_cache::{KeyCache, KeySource};
+
+/// Why a token was refused: a stable reason and a human detail. The detail
+/// names claims and values, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Refusal {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
+/// A user's groups, or "unknown" (Entra groups overage): a scope that needs
+/// a group is then refused, never granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Groups {
+    Known(Vec<String>),
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub upstream: Arc<str>,
+    pub kind: UpstreamKind,
+    pub usage: UpstreamUse,
+    pub issuer: String,
+    /// The user's id (Okta `uid`/`sub`, Entra `oid`) or workload principal.
+    pub subject: String,
+    /// Entra `tid`.
+    pub tenant: Option<String>,
+    /// The client the IdP issued the token to (`cid`, `azp`, `appid`).
+    pub client: Option<String>,
+    pub scopes: Vec<String>,
+    pub groups: Groups,
+    /// An app-only token (Entra `idtyp=app`, or roles without `scp`).
+    pub app_only: bool,
+    pub issued_at: Option<UnixTime>,
+    pub expires_at: UnixTime,
+    pub jti: Option<String>,
+    /// Verified claims, for policy.
+    pub claims: Map<String, Value>,
+}
+
+impl VerifiedToken {
+    /// A workload token: from a workload upstream, or app-only.
+    pub fn is_workload(&self) -> bool {
+        self.usage == UpstreamUse::Workload || self.app_only
+    }
+}
+
+struct Upstream {
+    name: Arc<str>,
+    config: UpstreamConfig,
+    /// Entra: (prefix, suffix) around `{tenantid}` of the v2 and v1 issuers.
+    templates: Vec<(String, String)>,
+    introspect: IntrospectMode,
+    keys: KeyCache,
+    introspector: Option<Introspector>,
+}
+
+impl Upstream {
+    fn new(config: &UpstreamConfig) -> Result<Self, String> {
+        let at = |f: &str| format!("upstreams.{}.{f}", config.name);
+        let first_tenant = config.tenants.first().map(String::as_str).unwrap_or("");
+        let concrete_issuer = config.issuer.replace(TENANT_PLACEHOLDER, first_tenant);
+        let source = match (&config.jwks_uri, &config.discovery_url) {
+            (Some(url), _) => KeySource::Jwks { url: url.clone() },
+            (None, discovery) => KeySource::Discovery {
+                url: discovery.clone().unwrap_or_else(|| {
+                    format!("{concrete_issuer}/.well-known/openid-configuration")
+                }),
+                expected_issuer: concrete_issuer,
+            },
+        };
+        let mut templates = Vec::new();
+        if config.kind == UpstreamKind::Entra {
+            let v1 = config.issuer_v1.as_deref().unwrap_or(ENTRA_V1_ISSUER);
+            for t in [config.issuer.as_str(), v1] {
+                if let Some((p, s)) = t.split_once(TENANT_PLACEHOLDER) {
+                    templates.push((p.to_string(), s.to_string()));
+                }
+            }
+        }
+        let introspector = match &config.introspection {
+            Some(i) => Some(Introspector::new(
+                i.endpoint.clone(),
+                i.client_id.clone(),
+                i.client_secret
+                    .resolve()
+                    .map_err(|m| format!("{}: {m}", at("introspection.client_secret")))?,
+            )),
+            None => None,
+        };
+        Ok(Self {
+            name: config.name.as_str().into(),
+            introspect: config
+                .introspect_mode()
+                .map_err(|m| format!("{}: {m}", at("introspect")))?,
+            keys: KeyCache::new(
+                source,
+                config.algorithms.clone(),
+                config.keys_min_refetch.as_secs() as i64,
+                config.keys_stale_for.as_secs() as i64,
+            ),
+            templates,
+            introspector,
+            config: config.clone(),
+        })
+    }
+
+    /// The tenant named by an Entra issuer, if `iss` fits a template.
+    fn tenant_of<'a>(&self, iss: &'a str) -> Option<&'a str> {
+        self.templates.iter().find_map(|(p, s)| {
+            let t = iss.strip_prefix(p.as_str())?.strip_suffix(s.as_str())?;
+            (!t.is_empty() && !t.contains('/')).then_some(t)
+        })
+    }
+}
+
+/// Every configured upstream, found by the token's `iss`.
+pub struct UpstreamRegistry {
+    upstreams: Vec<Upstream>,
+    http: reqwest::Client,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for UpstreamRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.upstreams.iter().map(|u| &*u.name).collect();
+        f.debug_struct("UpstreamRegistry")
+            .field("upstreams", &names)
+            .finish()
+    }
+}
+
+fn claim_time(c: &Map<String, Value>, name: &str) -> Result<Option<UnixTime>, Refusal> {
+    match c.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().map(|f| f.floor() as i64))
+            .map(Some)
+            .ok_or_else(|| {
+                Refusal::new(Reason::MissingClaim, format!("{name} is not a NumericDate"))
+            }),
+    }
+}
+
+impl UpstreamRegistry {
+    pub fn new(configs: &[UpstreamConfig], clock: SharedClock) -> Result<Self, String> {
+        Ok(Self {
+            upstreams: configs
+                .iter()
+                .map(Upstream::new)
+                .collect::<Result<_, _>>()?,
+            http: fetch::client()?,
+            clock,
+        })
+    }
+
+    fn find(&self, iss: &str) -> Option<(&Upstream, Option<String>)> {
+        self.upstreams.iter().find_map(|u| {
+            if u.config.kind == UpstreamKind::Entra {
+                u.tenant_of(iss).map(|t| (u, Some(t.to_string())))
+            } else {
+                (u.config.issuer == iss).then_some((u, None))
+            }
+        })
+    }
+
+    /// Verify an upstream token; see the module docs for the order.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Refusal> {
+        let now = self.clock.now();
+        let jws = jws::parse(token)?;
+        let iss = jws
+            .claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Refusal::new(Reason::MissingClaim, "the token has no iss claim"))?
+            .to_string();
+        let (up, tenant) = self.find(&iss).ok_or_else(|| {
+            Refusal::new(
+                Reason::UnknownIssuer,
+                format!("issuer {iss:?} is not a configured upstream"),
+            )
+        })?;
+        let alg = jws.header.alg;
+        if !up.config.algorithms.contains(&alg) {
+            return Err(Refusal::new(
+                Reason::UnsupportedAlgorithm,
+                format!("upstream {} does not sign with {alg:?}", up.name),
+            ));
+        }
+        // An Okta org authorization server's access tokens are signed with
+        // keys it does not publish: introspection (mandatory, see config
+        // validation) is the only check.
+        if !up.config.is_okta_org_server() {
+            let key = up
+                .keys
+                .key(&self.http, jws.header.kid.as_deref(), alg, now)
+                .await?;
+            let verifier = key.verifier(alg).ok_or_else(|| {
+                Refusal::new(Reason::KeyMismatch, "the key does not fit the algorithm")
+            })?;
+            verifier
+                .verify(jws.signing_input.as_bytes(), &jws.signature)
+                .map_err(|_| Refusal::new(Reason::BadSignature, "the signature does not verify"))?;
+        }
+        let mut claims = jws.claims;
+        if let Some(t) = &tenant {
+            check_tenant(up, t, &claims)?;
+        }
+        check_audience(up, &claims)?;
+        let (iat, exp) = check_times(up, &claims, now)?;
+        for (name, want) in &up.config.required_claims {
+            if claims.get(name).and_then(Value::as_str) != Some(want.as_str()) {
+                return Err(Refusal::new(
+                    Reason::ClaimMismatch,
+                    format!("claim {name} must be {want:?}"),
+                ));
+            }
+        }
+        let introspect = match up.introspect {
+            IntrospectMode::Never => false,
+            IntrospectMode::Always => true,
+            IntrospectMode::WhenLifetimeOver(bound) => {
+                iat.is_none_or(|iat| exp - iat > bound as i64)
+            }
+        };
+        if let Some(intro) = up.introspector.as_ref().filter(|_| introspect) {
+            let answer = intro
+                .check(
+                    &self.http,
+                    up.keys.introspection_endpoint(),
+                    token,
+                    Some(exp),
+                    now,
+                )
+                .await?;
+            if up.config.is_okta_org_server() {
+                // Unverifiable locally: the IdP's answer is the truth.
+                for (k, v) in answer {
+                    claims.insert(k, v);
+                }
+            }
+        }
+        let mapped = profile::map(&up.config, &claims)?;
+        Ok(VerifiedToken {
+            upstream: Arc::clone(&up.name),
+            kind: up.config.kind,
+            usage: up.config.usage,
+            issuer: iss,
+            subject: mapped.subject,
+            tenant: mapped.tenant,
+            client: mapped.client,
+            scopes: mapped.scopes,
+            groups: mapped.groups,
+            app_only: mapped.app_only,
+            issued_at: iat,
+            expires_at: exp,
+            jti: claims
+                .get("jti")
+                .or_else(|| claims.get("uti"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            claims,
+        })
+    }
+
+    /// Fetch keys of every upstream whose refresh is due.
+    pub async fn refresh_due(&self) {
+        for u in &self.upstreams {
+            let now = self.clock.now();
+            if u.keys.refresh_due(now) {
+                u.keys.refresh(&self.http, now, None).await;
+            }
+        }
+    }
+
+    /// Key state per upstream, for `/readyz`.
+    pub fn health(&self) -> Map<String, Value> {
+        let now = self.clock.now();
+        self.upstreams
+            .iter()
+            .map(|u| (u.name.to_string(), u.keys.health(now)))
+            .collect()
+    }
+
+    pub fn allowed_algorithms(&self, name: &str) -> Option<&[UpstreamAlg]> {
+        self.upstreams
+            .iter()
+            .find(|u| &*u.name == name)
+            .map(|u| u.config.algorithms.as_slice())
+    }
+}
+
+fn check_tenant(up: &Upstream, tenant: &str, claims: &Map<String, Value>) -> Result<(), Refusal> {
+    if claims.get("tid").and_then(Value::as_str) != Some(tenant) {
+        return Err(Refusal::new(
+            Reason::ClaimMismatch,
+            format!("tid does not match the tenant {tenant} named by iss"),
+        ));
+    }
+    if !up.config.tenants.iter().any(|t| t == tenant) {
+        return Err(Refusal::new(
+            Reason::TenantNotAllowed,
+            format!(
+                "tenant {tenant} is not on upstream {}'s allow-list",
+                up.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_audience(up: &Upstream, claims: &Map<String, Value>) -> Result<(), Refusal> {
+    let accepted = |a: &str| up.config.audiences.iter().any(|x| x == a);
+    let ok = match claims.get("aud") {
+        Some(Value::String(a)) => accepted(a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(accepted),
+        _ => {
+            return Err(Refusal::new(
+                Reason::MissingClaim,
+                "the token has no aud claim",
+            ));
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            Reason::WrongAudience,
+            format!("aud is not one of {}", up.config.audiences.join(", ")),
+        ))
+    }
+}
+
+/// `exp` (required), `nbf`, `iat` with the upstream's skew, and max age.
+fn check_times(
+    up: &Upstream,
+    c: &Map<String, Value>,
+    now: UnixTime,
+) -> Result<(Option<UnixTime>, UnixTime), Refusal> {
+    let skew = up.config.clock_skew.as_secs() as i64;
+    let exp = claim_time(c, "exp")?
+        .ok_or_else(|| Refusal::new(Reason::MissingClaim, "the token has no exp claim"))?;
+    if now >= exp + skew {
+        return Err(Refusal::new(
+            Reason::Expired,
+            format!("the token expired {}s ago", now - exp),
+        ));
+    }
+    if let Some(nbf) = claim_time(c, "nbf")?
+        && now + skew < nbf
+    {
+        return Err(Refusal::new(
+            Reason::NotYetValid,
+            format!("the token is not valid for another {}s", nbf - now),
+        ));
+    }
+    let iat = claim_time(c, "iat")?;
+    if let Some(iat) = iat
+        && now + skew < iat
+    {
+        return Err(Refusal::new(
+            Reason::NotYetValid,
+            format!("the token was issued {}s in the future", iat - now),
+        ));
+    }
+    if let Some(max) = up.config.max_token_age {
+        let iat = iat.ok_or_else(|| {
+            Refusal::new(
+                Reason::MissingClaim,
+                "the token has no iat claim (max_token_age is set)",
+            )
+        })?;
+        if now - iat > max.as_secs() as i64 {
+            return Err(Refusal::new(
+                Reason::TokenTooOld,
+                format!(
+                    "the token was issued {}s ago; at most {max} is accepted",
+                    now - iat
+                ),
+            ));
+        }
+    }
+    Ok((iat, exp))
+}

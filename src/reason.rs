@@ -1,0 +1,131 @@
+//! Stable reason codes: every refusal and denial carries one. They are the
+//! audit record's `reason` and never change meaning once released.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Not a JWS compact serialisation: wrong part count, bad base64url,
+    /// header or payload not a JSON object, empty.
+    MalformedToken,
+    /// Larger than the token size cap (16 KiB).
+    TokenTooLarge,
+    /// A JWE (five parts): we accept signed, not encrypted, tokens.
+    EncryptedToken,
+    /// `alg` not on the upstream's allow-list (`none` and `HS*` never are).
+    UnsupportedAlgorithm,
+    /// A `jku`, `x5u` or embedded `jwk` header: keys come only from the
+    /// configured issuer's JWKS, so such tokens are refused outright.
+    UntrustedKeyReference,
+    /// A `crit` header naming an extension we do not understand (RFC 7515 §4.1.11).
+    UnsupportedCritical,
+    /// `iss` is not a configured upstream.
+    UnknownIssuer,
+    /// `kid` not in the issuer's JWKS, even after a refetch.
+    UnknownKey,
+    /// The key's `kty`, `alg`, `crv` or `use` does not fit the token's `alg`.
+    KeyMismatch,
+    /// The signature does not verify.
+    BadSignature,
+    /// A required claim is missing or has the wrong type.
+    MissingClaim,
+    /// No `aud` value is among the upstream's accepted audiences.
+    WrongAudience,
+    /// `exp` has passed (beyond the allowed clock skew).
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the allowed clock skew).
+    NotYetValid,
+    /// `iat` is older than the upstream's `max_token_age`.
+    TokenTooOld,
+    /// A claim differs from the upstream's `required_claims`.
+    ClaimMismatch,
+    /// An Entra token from a tenant not on the allow-list.
+    TenantNotAllowed,
+    /// The issuer's keys could not be fetched and the cache is older than
+    /// the bound, or discovery named another issuer.
+    UpstreamKeysUnavailable,
+    /// The IdP's introspection endpoint said the token is not active.
+    UpstreamInactive,
+    /// The IdP's introspection endpoint could not be asked (fail closed).
+    UpstreamIntrospectionUnavailable,
+}
+
+impl Reason {
+    pub const ALL: &'static [Reason] = &[
+        Self::MalformedToken,
+        Self::TokenTooLarge,
+        Self::EncryptedToken,
+        Self::UnsupportedAlgorithm,
+        Self::UntrustedKeyReference,
+        Self::UnsupportedCritical,
+        Self::UnknownIssuer,
+        Self::UnknownKey,
+        Self::KeyMismatch,
+        Self::BadSignature,
+        Self::MissingClaim,
+        Self::WrongAudience,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::TokenTooOld,
+        Self::ClaimMismatch,
+        Self::TenantNotAllowed,
+        Self::UpstreamKeysUnavailable,
+        Self::UpstreamInactive,
+        Self::UpstreamIntrospectionUnavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedToken => "malformed_token",
+            Self::TokenTooLarge => "token_too_large",
+            Self::EncryptedToken => "encrypted_token",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::UntrustedKeyReference => "untrusted_key_reference",
+            Self::UnsupportedCritical => "unsupported_critical",
+            Self::UnknownIssuer => "unknown_issuer",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyMismatch => "key_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::MissingClaim => "missing_claim",
+            Self::WrongAudience => "wrong_audience",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::TokenTooOld => "token_too_old",
+            Self::ClaimMismatch => "claim_mismatch",
+            Self::TenantNotAllowed => "tenant_not_allowed",
+            Self::UpstreamKeysUnavailable => "upstream_keys_unavailable",
+            Self::UpstreamInactive => "upstream_inactive",
+            Self::UpstreamIntrospectionUnavailable => "upstream_introspection_unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialised_form_is_the_code() {
+        for r in Reason::ALL {
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::json!(r.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut codes: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Reason::ALL.len());
+    }
+}

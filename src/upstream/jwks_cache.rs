@@ -1,0 +1,361 @@
+//! One upstream's keys: fetched through discovery or an explicit
+//! `jwks_uri`, verifiers built once per key, refetched on an unknown `kid`
+//! (concurrent callers share one fetch; at most one per `keys_min_refetch`),
+//! refreshed periodically, and served from cache while the IdP is down for
+//! at most `keys_stale_for` after the last successful fetch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use josekit::jwk::Jwk;
+use josekit::jws::{self, JwsVerifier};
+use serde_json::{Value, json};
+
+use super::Refusal;
+use super::fetch;
+use crate::clock::UnixTime;
+use crate::config::UpstreamAlg;
+use crate::reason::Reason;
+
+/// Where the keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// OIDC discovery; its `issuer` must equal `expected_issuer`.
+    Discovery {
+        url: String,
+        expected_issuer: String,
+    },
+    Jwks {
+        url: String,
+    },
+}
+
+/// A key with a verifier for each allowed algorithm its type fits.
+pub struct CachedKey {
+    verifiers: Vec<(UpstreamAlg, Box<dyn JwsVerifier>)>,
+}
+
+impl CachedKey {
+    pub fn verifier(&self, alg: UpstreamAlg) -> Option<&dyn JwsVerifier> {
+        self.verifiers
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    keys: HashMap<String, Arc<CachedKey>>,
+    /// Last successful fetch.
+    fetched_at: Option<UnixTime>,
+    last_attempt: Option<UnixTime>,
+    refresh_every: i64,
+    error: Option<String>,
+    generation: u64,
+    /// From discovery, when it names one.
+    introspection_endpoint: Option<String>,
+}
+
+pub struct KeyCache {
+    source: KeySource,
+    allowed: Vec<UpstreamAlg>,
+    min_refetch: i64,
+    stale_for: i64,
+    state: RwLock<State>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    pub fn new(
+        source: KeySource,
+        allowed: Vec<UpstreamAlg>,
+        min_refetch: i64,
+        stale_for: i64,
+    ) -> Self {
+        Self {
+            source,
+            allowed,
+            min_refetch,
+            stale_for,
+            state: RwLock::new(State::default()),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        match self.state.read() {
+            Ok(s) => f(&s),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    fn write(&self, f: impl FnOnce(&mut State)) {
+        match self.state.write() {
+            Ok(mut s) => f(&mut s),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    pub fn introspection_endpoint(&self) -> Option<String> {
+        self.read(|s| s.introspection_endpoint.clone())
+    }
+
+    /// The key for `kid` that can verify `alg`, fetching if needed.
+    pub async fn key(
+        &self,
+        client: &reqwest::Client,
+        kid: Option<&str>,
+        alg: UpstreamAlg,
+        now: UnixTime,
+    ) -> Result<Arc<CachedKey>, Refusal> {
+        let (found, usable, generation) = self.lookup(kid, now);
+        let key = match found {
+            Some(k) if usable => k,
+            _ => {
+                // Unknown kid, or keys too old to trust: one (shared) refetch.
+                self.refresh(client, now, Some(generation)).await;
+                let (found, usable, _) = self.lookup(kid, now);
+                if !usable {
+                    return Err(self.unavailable(now));
+                }
+                found.ok_or_else(|| {
+                    Refusal::new(
+                        Reason::UnknownKey,
+                        format!("kid {:?} is not in the issuer's JWKS", kid.unwrap_or("")),
+                    )
+                })?
+            }
+        };
+        if key.verifier(alg).is_none() {
+            return Err(Refusal::new(
+                Reason::KeyMismatch,
+                format!(
+                    "key {:?} cannot verify {alg:?} signatures",
+                    kid.unwrap_or("")
+                ),
+            ));
+        }
+        Ok(key)
+    }
+
+    /// (key, keys usable at `now`, generation)
+    fn lookup(&self, kid: Option<&str>, now: UnixTime) -> (Option<Arc<CachedKey>>, bool, u64) {
+        self.read(|s| {
+            let usable = s.fetched_at.is_some_and(|t| now - t < self.stale_for);
+            let key = match kid {
+                Some(kid) => s.keys.get(kid).cloned(),
+                // No kid: acceptable only when the set has exactly one key.
+                None if s.keys.len() == 1 => s.keys.values().next().cloned(),
+                None => None,
+            };
+            (key, usable, s.generation)
+        })
+    }
+
+    fn unavailable(&self, now: UnixTime) -> Refusal {
+        let detail = self.read(|s| match (&s.error, s.fetched_at) {
+            (Some(e), Some(t)) => format!(
+                "the issuer's keys could not be refreshed ({e}); the cache is {}s old",
+                now - t
+            ),
+            (Some(e), None) => format!("the issuer's keys could not be fetched ({e})"),
+            (None, _) => "the issuer's keys have not been fetched".into(),
+        });
+        Refusal::new(Reason::UpstreamKeysUnavailable, detail)
+    }
+
+    /// Whether a periodic refresh is due.
+    pub fn refresh_due(&self, now: UnixTime) -> bool {
+        self.read(|s| match (s.fetched_at, s.last_attempt) {
+            (Some(t), Some(a)) => now - t >= s.refresh_every && now - a >= self.min_refetch,
+            (None, Some(a)) => now - a >= self.min_refetch,
+            _ => true,
+        })
+    }
+
+    /// Fetch the keys. With `seen`, skip if another caller refreshed since
+    /// that generation, or if the last attempt is within `min_refetch`.
+    pub async fn refresh(&self, client: &reqwest::Client, now: UnixTime, seen: Option<u64>) {
+        let _one_at_a_time = self.refresh.lock().await;
+        if let Some(seen) = seen {
+            let skip = self.read(|s| {
+                s.generation != seen || s.last_attempt.is_some_and(|a| now - a < self.min_refetch)
+            });
+            if skip {
+                return;
+            }
+        }
+        let result = self.fetch(client).await;
+        self.write(|s| {
+            s.last_attempt = Some(now);
+            s.generation += 1;
+            match result {
+                Ok((keys, max_age, introspection)) => {
+                    s.keys = keys;
+                    s.fetched_at = Some(now);
+                    s.error = None;
+                    // Refresh at the IdP's max-age, but at least twice per
+                    // stale bound, and not more often than once a minute.
+                    let half = (self.stale_for / 2).max(60);
+                    s.refresh_every = max_age.map_or(half, |m| (m as i64).clamp(60, half));
+                    if introspection.is_some() {
+                        s.introspection_endpoint = introspection;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "upstream key refresh failed");
+                    s.error = Some(e);
+                }
+            }
+        });
+    }
+
+    async fn fetch(
+        &self,
+        client: &reqwest::Client,
+    ) -> Result<(HashMap<String, Arc<CachedKey>>, Option<u64>, Option<String>), String> {
+        let (jwks_uri, introspection) = match &self.source {
+            KeySource::Jwks { url } => (url.clone(), None),
+            KeySource::Discovery {
+                url,
+                expected_issuer,
+            } => {
+                let doc = fetch::get_json(client, url)
+                    .await
+                    .map_err(|e| format!("discovery {e}"))?
+                    .body;
+                let issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
+                if issuer != expected_issuer {
+                    return Err(format!(
+                        "discovery names issuer {issuer:?}, not the configured {expected_issuer:?}"
+                    ));
+                }
+                let jwks = doc
+                    .get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .ok_or("discovery has no jwks_uri")?
+                    .to_string();
+                let intro = doc
+                    .get("introspection_endpoint")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                (jwks, intro)
+            }
+        };
+        let fetched = fetch::get_json(client, &jwks_uri)
+            .await
+            .map_err(|e| format!("JWKS {e}"))?;
+        let keys = self.build_keys(&fetched.body)?;
+        Ok((keys, fetched.max_age, introspection))
+    }
+
+    fn build_keys(&self, jwks: &Value) -> Result<HashMap<String, Arc<CachedKey>>, String> {
+        let list = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("the JWKS has no keys array")?;
+        let mut keys = HashMap::new();
+        for raw in list {
+            let Some(map) = raw.as_object() else { continue };
+            if map.get("use").is_some_and(|u| u != "sig") {
+                continue;
+            }
+            if let Some(ops) = map.get("key_ops").and_then(Value::as_array)
+                && !ops.iter().any(|o| o == "verify")
+            {
+                continue;
+            }
+            // Only the public members: a JWKS that leaked a private key
+            // must not make us hold it.
+            let mut public = map.clone();
+            for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+                public.remove(private);
+            }
+            let Ok(jwk) = Jwk::from_map(public) else {
+                continue;
+            };
+            let verifiers = self.verifiers_for(&jwk);
+            if !verifiers.is_empty() {
+                let kid = jwk.key_id().unwrap_or("").to_string();
+                keys.insert(kid, Arc::new(CachedKey { verifiers }));
+            }
+        }
+        Ok(keys)
+    }
+
+    fn verifiers_for(&self, jwk: &Jwk) -> Vec<(UpstreamAlg, Box<dyn JwsVerifier>)> {
+        let declared = jwk.algorithm().and_then(super::jws::parse_alg);
+        if jwk.algorithm().is_some() && declared.is_none() {
+            return Vec::new();
+        }
+        let mut out: Vec<(UpstreamAlg, Box<dyn JwsVerifier>)> = Vec::new();
+        for &alg in &self.allowed {
+            if declared.is_some_and(|d| d != alg) {
+                continue;
+            }
+            let built: Option<Box<dyn JwsVerifier>> = match alg {
+                UpstreamAlg::RS256 => jws::RS256
+                    .verifier_from_jwk(jwk)
+                    .ok()
+                    .map(|v| Box::new(v) as _),
+                UpstreamAlg::RS384 => jws::RS384
+                    .verifier_from_jwk(jwk)
+                    .ok()
+                    .map(|v| Box::new(v) as _),
+                UpstreamAlg::RS512 => jws::RS512
+                    .verifier_from_jwk(jwk)
+                    .ok()
+                    .map(|v| Box::new(v) as _),
+                UpstreamAlg::PS256 => jws::PS256
+                    .verifier_from_jwk(jwk)
+                    .ok()
+                    .map(|v| Box::new(v) as _),
+                UpstreamAlg::ES256 => jws::ES256
+                    .verifier_from_jwk(jwk)
+                    .ok()
+                    .map(|v| Box::new(v) as _),
+                UpstreamAlg::ES384 => jws::ES384
+                    .verifier_from_jwk(jwk)
+                    .ok()
+                    .map(|v| Box::new(v) as _),
+                UpstreamAlg::EdDSA => jws::EdDSA
+                    .verifier_from_jwk(jwk)
+                    .ok()
+                    .map(|v| Box::new(v) as _),
+            };
+            if let Some(v) = built {
+                out.push((alg, v));
+            }
+        }
+        out
+    }
+
+    /// For `/readyz`: ok, stale (serving from cache while failing),
+    /// unavailable, or never fetched.
+    pub fn health(&self, now: UnixTime) -> Value {
+        self.read(|s| {
+            let state = match (s.fetched_at, &s.error) {
+                (Some(t), _) if now - t >= self.stale_for => "unavailable",
+                (Some(_), Some(_)) => "stale",
+                (Some(_), None) => "ok",
+                (None, Some(_)) => "unavailable",
+                (None, None) => "not_fetched",
+            };
+            json!({
+                "state": state,
+                "keys": s.keys.len(),
+                "age_seconds": s.fetched_at.map(|t| now - t),
+                "error": s.error,
+            })
+        })
+    }
+}

@@ -14,6 +14,9 @@ use crate::config::SecretString;
 use crate::reason::Reason;
 
 const CACHE_SECONDS: i64 = 60;
+
+/// SHA-256 of a token → (cache until, the active answer's claims or None).
+type AnswerCache = HashMap<[u8; 32], (UnixTime, Option<Map<String, Value>>)>;
 const CACHE_MAX_ENTRIES: usize = 100_000;
 
 pub struct Introspector {
@@ -21,7 +24,7 @@ pub struct Introspector {
     endpoint: Option<String>,
     client_id: String,
     client_secret: SecretString,
-    cache: Mutex<HashMap<[u8; 32], (UnixTime, Option<Map<String, Value>>)>>,
+    cache: Mutex<AnswerCache>,
 }
 
 impl std::fmt::Debug for Introspector {

@@ -50,6 +50,9 @@ struct State {
     /// Last successful fetch.
     fetched_at: Option<UnixTime>,
     last_attempt: Option<UnixTime>,
+    /// Last fetch caused by a request (unknown kid, keys too old): these
+    /// are rate-limited so a spray of random kids cannot hammer the IdP.
+    last_on_demand: Option<UnixTime>,
     refresh_every: i64,
     error: Option<String>,
     generation: u64,
@@ -182,13 +185,14 @@ impl KeyCache {
         })
     }
 
-    /// Fetch the keys. With `seen`, skip if another caller refreshed since
-    /// that generation, or if the last attempt is within `min_refetch`.
+    /// Fetch the keys. On demand (`seen` = the generation the caller
+    /// looked at), skip if another caller refreshed meanwhile, or if the
+    /// last on-demand fetch is within `min_refetch`.
     pub async fn refresh(&self, client: &reqwest::Client, now: UnixTime, seen: Option<u64>) {
         let _one_at_a_time = self.refresh.lock().await;
         if let Some(seen) = seen {
             let skip = self.read(|s| {
-                s.generation != seen || s.last_attempt.is_some_and(|a| now - a < self.min_refetch)
+                s.generation != seen || s.last_on_demand.is_some_and(|a| now - a < self.min_refetch)
             });
             if skip {
                 return;
@@ -197,6 +201,11 @@ impl KeyCache {
         let result = self.fetch(client).await;
         self.write(|s| {
             s.last_attempt = Some(now);
+            // A successful first fetch is not a refetch: it does not
+            // start the rate-limit interval.
+            if seen.is_some() && (s.fetched_at.is_some() || result.is_err()) {
+                s.last_on_demand = Some(now);
+            }
             s.generation += 1;
             match result {
                 Ok((keys, max_age, introspection)) => {

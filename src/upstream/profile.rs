@@ -132,3 +132,126 @@ pub fn map(u: &UpstreamConfig, c: &Map<String, Value>) -> Result<Mapped, Refusal
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, UpstreamConfig};
+    use serde_json::json;
+
+    fn upstream(kind: &str, extra: &str) -> UpstreamConfig {
+        let issuer = if kind == "entra" {
+            "https://login.microsoftonline.com/{tenantid}/v2.0\"\ntenants = [\"abc\"]\n#\""
+        } else {
+            "https://idp.example.com"
+        };
+        let text = format!(
+            "issuer = \"https://sts.example.com\"\n[storage]\ndatabase_url = \"sqlite://x\"\n\
+             [[upstreams]]\nname = \"u\"\nkind = \"{kind}\"\nissuer = \"{issuer}\"\naudiences = [\"a\"]\n{extra}"
+        );
+        Config::parse(&text, "t").unwrap().upstreams.remove(0)
+    }
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn okta_user_token_maps_uid_cid_scp_groups() {
+        let c = claims(json!({
+            "sub": "alice@example.com", "uid": "00u1", "cid": "0oa9",
+            "scp": ["openid", "email"], "groups": ["Support-Agents"]
+        }));
+        let m = map(&upstream("okta", ""), &c).unwrap();
+        assert_eq!(
+            m,
+            Mapped {
+                subject: "00u1".into(),
+                tenant: None,
+                client: Some("0oa9".into()),
+                scopes: vec!["openid".into(), "email".into()],
+                groups: Groups::Known(vec!["Support-Agents".into()]),
+                app_only: false,
+            }
+        );
+    }
+
+    #[test]
+    fn okta_service_app_token_is_app_only_with_sub_as_subject() {
+        let c = claims(json!({"sub": "0oa9", "cid": "0oa9", "scp": ["x:y"]}));
+        let m = map(&upstream("okta", ""), &c).unwrap();
+        assert_eq!((m.subject.as_str(), m.app_only), ("0oa9", true));
+    }
+
+    #[test]
+    fn entra_uses_oid_never_sub() {
+        let c = claims(json!({
+            "sub": "pairwise-xyz", "oid": "obj-1", "tid": "abc", "azp": "app-1",
+            "scp": "access_as_user Files.Read", "groups": ["g1"]
+        }));
+        let m = map(&upstream("entra", ""), &c).unwrap();
+        assert_eq!(m.subject, "obj-1");
+        assert_eq!(m.tenant.as_deref(), Some("abc"));
+        assert_eq!(m.client.as_deref(), Some("app-1"));
+        assert_eq!(m.scopes, ["access_as_user", "Files.Read"]);
+        assert!(!m.app_only);
+    }
+
+    #[test]
+    fn entra_v1_client_is_appid_and_missing_oid_refuses() {
+        let c = claims(json!({"oid": "o", "tid": "abc", "appid": "app-v1", "scp": "s"}));
+        assert_eq!(
+            map(&upstream("entra", ""), &c).unwrap().client.as_deref(),
+            Some("app-v1")
+        );
+        let c = claims(json!({"sub": "s", "tid": "abc"}));
+        let r = map(&upstream("entra", ""), &c).unwrap_err();
+        assert_eq!(
+            (r.reason, r.detail.as_str()),
+            (Reason::MissingClaim, "the token has no oid claim")
+        );
+    }
+
+    #[test]
+    fn entra_app_only_by_idtyp_or_roles_without_scp() {
+        for c in [
+            json!({"oid": "sp", "tid": "abc", "idtyp": "app", "roles": ["Tickets.Read"]}),
+            json!({"oid": "sp", "tid": "abc", "roles": ["Tickets.Read"]}),
+        ] {
+            let m = map(&upstream("entra", ""), &claims(c)).unwrap();
+            assert!(m.app_only);
+            assert_eq!(m.scopes, ["Tickets.Read"]);
+        }
+    }
+
+    #[test]
+    fn entra_groups_overage_means_unknown_groups() {
+        let c = claims(json!({
+            "oid": "o", "tid": "abc", "scp": "s",
+            "_claim_names": {"groups": "src1"},
+            "_claim_sources": {"src1": {"endpoint": "https://graph.microsoft.com/v1.0/users/o/getMemberObjects"}}
+        }));
+        assert_eq!(
+            map(&upstream("entra", ""), &c).unwrap().groups,
+            Groups::Unknown
+        );
+    }
+
+    #[test]
+    fn oidc_subject_claim_is_configurable() {
+        let c = claims(
+            json!({"sub": "repo:acme/app:ref:refs/heads/main", "job_workflow_ref": "acme/app/.github/workflows/deploy.yml@refs/heads/main"}),
+        );
+        let m = map(
+            &upstream("oidc", "subject_claim = \"job_workflow_ref\""),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            m.subject,
+            "acme/app/.github/workflows/deploy.yml@refs/heads/main"
+        );
+        let m = map(&upstream("oidc", ""), &c).unwrap();
+        assert_eq!(m.subject, "repo:acme/app:ref:refs/heads/main");
+    }
+}

@@ -192,12 +192,14 @@ impl App {
 
 /// The key ring at start: refuses to serve without a key that can sign.
 fn load_ring(dir: &Path, now: crate::clock::UnixTime) -> Result<KeyRing, StartError> {
-    let ring = KeyRing::new(keys::load_dir(dir).map_err(|e| {
-        StartError::Config(format!(
-            "{e} (create a key with `agent-sts keys generate --dir {}`)",
+    if !dir.exists() {
+        return Err(StartError::Config(format!(
+            "{}: the key folder does not exist (create a key with `agent-sts keys generate --dir {}`)",
+            dir.display(),
             dir.display()
-        ))
-    })?);
+        )));
+    }
+    let ring = KeyRing::new(keys::load_dir(dir)?);
     if ring.signer(now).is_none() {
         return Err(StartError::Config(format!(
             "{}: no active signing key (create one with `agent-sts keys generate --dir {}`)",

@@ -131,15 +131,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let listener = bind_listener(config.listen).await?;
-            tracing::info!(addr = %config.listen, issuer = %config.issuer, "serving");
-            Ok(crate::run(config, clock, listener, shutdown_signal()).await?)
+            let addr = listener.local_addr().map_err(|cause| StartError::Listen {
+                addr: config.listen.to_string(),
+                cause,
+            })?;
+            let issuer = config.issuer.clone();
+            let app = crate::app::App::build(config, clock).await?;
+            tracing::info!(%addr, %issuer, "serving");
+            Ok(crate::serve(app, listener, shutdown_signal()).await?)
         }
         Command::Check { config: path } => check(&path, clock.now()),
         Command::Keys(cmd) => keys_command(cmd, clock.now()),
-        Command::Clients(ClientsCommand::NewSecret) => {
-            new_secret();
-            Ok(())
-        }
+        Command::Clients(ClientsCommand::NewSecret) => new_secret(),
     }
 }
 
@@ -268,7 +271,7 @@ fn keys_command(cmd: KeysCommand, now: i64) -> Result<(), CliError> {
             let lead_secs = i64::try_from(lead.as_secs()).unwrap_or(i64::MAX);
             let k = keys::rotate(&dir, alg, lead_secs, now)?;
             println!(
-                "published {} key {}; it signs from {} and the current key retires then",
+                "published {} key {} (it signs from {}; the current key retires then)",
                 k.alg.as_str(),
                 k.kid,
                 rfc3339(k.activates_at)
@@ -283,19 +286,19 @@ fn keys_command(cmd: KeysCommand, now: i64) -> Result<(), CliError> {
     Ok(())
 }
 
-fn new_secret() {
+fn new_secret() -> Result<(), CliError> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 32];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        eprintln!("error: the system random number generator failed");
-        return;
-    }
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| CliError::Usage("the system random number generator failed".into()))?;
     use base64::Engine;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let hash = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
     let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     println!("client secret (give it to the client; it is not stored): {secret}");
     println!("configure:  secret_sha256 = \"{hex}\"");
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM.

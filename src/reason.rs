@@ -49,6 +49,50 @@ pub enum Reason {
     UpstreamInactive,
     /// The IdP's introspection endpoint could not be asked (fail closed).
     UpstreamIntrospectionUnavailable,
+    /// The request is malformed: content type, repeated or missing
+    /// parameter, unsupported token type.
+    BadRequest,
+    /// `grant_type` is not one we answer.
+    UnsupportedGrantType,
+    /// No client authentication, or more than one method at once.
+    ClientAuthMissing,
+    /// The client id is not registered.
+    UnknownClient,
+    /// The client used another method than the one it is registered with.
+    WrongAuthMethod,
+    /// The client secret does not match.
+    BadClientSecret,
+    /// The `private_key_jwt` assertion is invalid (RFC 7523 §3).
+    BadClientAssertion,
+    /// The assertion's `jti` was seen before (RFC 7523 §3, item 7).
+    AssertionReplayed,
+    /// The agent may not use this pattern (obo, workload, hybrid).
+    PatternNotAllowed,
+    /// The resource or audience is not one of the agent's.
+    TargetNotAllowed,
+    /// A requested scope is not declared by the agent.
+    ScopeNotDeclared,
+    /// A requested scope does not belong to the target resource.
+    ScopeNotForResource,
+    /// The user lacks a group that a required scope needs.
+    MissingGroup,
+    /// Entra groups overage: membership unknown, so a scope that needs a
+    /// group is refused.
+    GroupsOverage,
+    /// Nothing grantable was left.
+    NoScopeGranted,
+    /// The user is outside the agent's allowed population.
+    UserNotAllowed,
+    /// The actor token does not prove this agent's workload identity.
+    ActorMismatch,
+    /// A workload subject token is not this agent's workload identity.
+    WorkloadMismatch,
+    /// The subject token's `may_act` does not name the actor (RFC 8693 §4.4).
+    MayActMismatch,
+    /// The delegation chain would exceed the configured depth.
+    ChainTooDeep,
+    /// A token of ours that is not valid here (expired, wrong type, unknown key).
+    InvalidOwnToken,
 }
 
 impl Reason {
@@ -73,6 +117,27 @@ impl Reason {
         Self::UpstreamKeysUnavailable,
         Self::UpstreamInactive,
         Self::UpstreamIntrospectionUnavailable,
+        Self::BadRequest,
+        Self::UnsupportedGrantType,
+        Self::ClientAuthMissing,
+        Self::UnknownClient,
+        Self::WrongAuthMethod,
+        Self::BadClientSecret,
+        Self::BadClientAssertion,
+        Self::AssertionReplayed,
+        Self::PatternNotAllowed,
+        Self::TargetNotAllowed,
+        Self::ScopeNotDeclared,
+        Self::ScopeNotForResource,
+        Self::MissingGroup,
+        Self::GroupsOverage,
+        Self::NoScopeGranted,
+        Self::UserNotAllowed,
+        Self::ActorMismatch,
+        Self::WorkloadMismatch,
+        Self::MayActMismatch,
+        Self::ChainTooDeep,
+        Self::InvalidOwnToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +162,27 @@ impl Reason {
             Self::UpstreamKeysUnavailable => "upstream_keys_unavailable",
             Self::UpstreamInactive => "upstream_inactive",
             Self::UpstreamIntrospectionUnavailable => "upstream_introspection_unavailable",
+            Self::BadRequest => "bad_request",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::ClientAuthMissing => "client_auth_missing",
+            Self::UnknownClient => "unknown_client",
+            Self::WrongAuthMethod => "wrong_auth_method",
+            Self::BadClientSecret => "bad_client_secret",
+            Self::BadClientAssertion => "bad_client_assertion",
+            Self::AssertionReplayed => "assertion_replayed",
+            Self::PatternNotAllowed => "pattern_not_allowed",
+            Self::TargetNotAllowed => "target_not_allowed",
+            Self::ScopeNotDeclared => "scope_not_declared",
+            Self::ScopeNotForResource => "scope_not_for_resource",
+            Self::MissingGroup => "missing_group",
+            Self::GroupsOverage => "groups_overage",
+            Self::NoScopeGranted => "no_scope_granted",
+            Self::UserNotAllowed => "user_not_allowed",
+            Self::ActorMismatch => "actor_mismatch",
+            Self::WorkloadMismatch => "workload_mismatch",
+            Self::MayActMismatch => "may_act_mismatch",
+            Self::ChainTooDeep => "chain_too_deep",
+            Self::InvalidOwnToken => "invalid_own_token",
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::str::FromStr;
 
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Row};
 
 use super::{CONNECT_TIMEOUT, StoreError, describe_url};
 use crate::clock::UnixTime;
@@ -20,6 +20,13 @@ impl PostgresStore {
             cause,
         };
         let options = PgConnectOptions::from_str(url).map_err(|e| connect_error(e.to_string()))?;
+        // One direct connection first: a pool only says "timed out", while
+        // this names the cause (refused, authentication, unknown database).
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| connect_error(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| connect_error(e.to_string()))?;
+        drop(probe);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(CONNECT_TIMEOUT)

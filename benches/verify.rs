@@ -1,0 +1,126 @@
+//! Upstream token verification with warm caches, against the floor: one
+//! bare RS256 signature verification of the same token.
+//!
+//!     cargo bench --bench verify
+//!
+//! A JWKS is served on 127.0.0.1 by an in-process HTTP server, fetched once
+//! by the registry (the warm-up), then every iteration verifies in memory.
+
+use std::sync::Arc;
+
+use agent_sts::clock::{Clock, SharedClock, SystemClock};
+use agent_sts::config::Config;
+use agent_sts::tokens::keys::{SigningAlg, SigningKey};
+use agent_sts::tokens::sign_jwt;
+use agent_sts::upstream::UpstreamRegistry;
+use axum::Json;
+use axum::routing::get;
+use criterion::{Criterion, criterion_group, criterion_main};
+use josekit::jwk::Jwk;
+use josekit::jws::{JwsVerifier, RS256};
+use serde_json::json;
+
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+
+fn registry(base: &str) -> UpstreamRegistry {
+    let text = format!(
+        r#"issuer = "https://sts.example.com"
+[storage]
+database_url = "sqlite://unused"
+[[upstreams]]
+name = "okta"
+kind = "okta"
+issuer = "https://example.okta.com/oauth2/default"
+audiences = ["api://agent-sts"]
+jwks_uri = "{base}/okta/v1/keys"
+[[upstreams]]
+name = "entra"
+kind = "entra"
+issuer = "https://login.microsoftonline.com/{{tenantid}}/v2.0"
+tenants = ["{TENANT}"]
+audiences = ["api://agent-sts"]
+jwks_uri = "{base}/entra/discovery/v2.0/keys"
+"#
+    );
+    let config = Config::parse(&text, "bench").expect("bench config parses");
+    config.validate().expect("bench config is valid");
+    let clock: SharedClock = Arc::new(SystemClock);
+    UpstreamRegistry::new(&config.upstreams, clock).expect("registry builds")
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let now = SystemClock.now();
+    let key = SigningKey::generate(SigningAlg::Rs256, now, now).expect("key");
+    let jwks = json!({ "keys": [key.public_jwk] });
+    let base = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let body = jwks.clone();
+        let app = axum::Router::new()
+            .route(
+                "/okta/v1/keys",
+                get({
+                    let b = body.clone();
+                    move || async move { Json(b) }
+                }),
+            )
+            .route(
+                "/entra/discovery/v2.0/keys",
+                get(move || async move { Json(body) }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        format!("http://{addr}")
+    });
+    let okta = sign_jwt(&key, "JWT", &json!({
+        "ver": 1, "jti": "AT.bench", "iss": "https://example.okta.com/oauth2/default",
+        "aud": "api://agent-sts", "iat": now, "exp": now + 3600, "cid": "0oabench",
+        "uid": "00ubench", "scp": ["openid"], "sub": "alice@example.com", "groups": ["Support-Agents"],
+    })).expect("okta token");
+    let entra = sign_jwt(&key, "JWT", &json!({
+        "aud": "api://agent-sts", "iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
+        "iat": now, "nbf": now, "exp": now + 3600, "azp": "app", "oid": "obj", "tid": TENANT,
+        "scp": "access_as_user", "sub": "pairwise", "ver": "2.0", "groups": ["g1"],
+    })).expect("entra token");
+    let registry = registry(&base);
+    rt.block_on(async {
+        registry
+            .verify(&okta)
+            .await
+            .expect("okta token verifies (warm-up)");
+        registry
+            .verify(&entra)
+            .await
+            .expect("entra token verifies (warm-up)");
+    });
+
+    let public =
+        Jwk::from_map(key.public_jwk.as_object().cloned().unwrap_or_default()).expect("jwk");
+    let bare = RS256.verifier_from_jwk(&public).expect("verifier");
+    let (input, sig) = okta.rsplit_once('.').expect("three parts");
+    let sig = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig)
+        .expect("sig");
+
+    let mut g = c.benchmark_group("upstream_verify");
+    g.bench_function("bare_rs256_signature", |b| {
+        b.iter(|| bare.verify(input.as_bytes(), &sig).expect("verifies"))
+    });
+    g.bench_function("okta_rs256_token", |b| {
+        b.to_async(&rt)
+            .iter(|| async { registry.verify(&okta).await.expect("verifies") })
+    });
+    g.bench_function("entra_rs256_token", |b| {
+        b.to_async(&rt)
+            .iter(|| async { registry.verify(&entra).await.expect("verifies") })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,17 @@
+//! The one integration-test binary (one binary builds and links once).
+//! `helpers::spawn_app()` starts agent-sts on 127.0.0.1:0 with a fresh
+//! database; `fake_idp` serves a fake Okta and a fake Entra ID over HTTP.
+
+mod fake_idp;
+
+mod cli;
+mod cli_keys;
+mod dev_idp;
+mod discovery;
+mod health;
+mod helpers;
+mod keys;
+mod openapi;
+mod routing;
+mod start_dev;
+mod upstream;

@@ -1,0 +1,254 @@
+//! `agent-sts start-dev` end to end: the real binary on a free port, its
+//! walkthrough, and the commands the walkthrough prints.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cli::BIN;
+use crate::helpers::{header, json_body};
+
+const STARTUP: Duration = Duration::from_secs(60);
+const SERVING: &str = "agent-sts start-dev is serving ";
+
+/// Kills the server however the test ends.
+struct Server {
+    child: Child,
+    base: String,
+    walkthrough: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the binary and read stdout until the walkthrough names its URL.
+fn start(dir: &Path) -> Server {
+    let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "start-dev",
+            "--port",
+            "0",
+            "--data-dir",
+            "data",
+            "--keys-dir",
+            "keys",
+        ])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn agent-sts start-dev");
+    let stdout = child.stdout.take().unwrap();
+    let mut server = Server {
+        child,
+        base: String::new(),
+        walkthrough: Vec::new(),
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + STARTUP;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(url) = line.strip_prefix(SERVING) {
+                    server.base = url.trim().to_string();
+                }
+                let done = line.starts_with("Stop with Ctrl-C");
+                server.walkthrough.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => {
+                let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+                panic!(
+                    "start-dev printed no full walkthrough ({e}); stdout so far: {:?}; stderr: {log}",
+                    server.walkthrough
+                );
+            }
+        }
+    }
+    assert!(!server.base.is_empty(), "{:?}", server.walkthrough);
+    server
+}
+
+#[tokio::test]
+async fn start_dev_serves_its_walkthrough() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = tokio::task::spawn_blocking({
+        let dir = tmp.path().to_path_buf();
+        move || start(&dir)
+    })
+    .await
+    .unwrap();
+    let base = &server.base;
+    let port: u16 = base
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a loopback URL with a port: {base}"));
+    assert_ne!(port, 0);
+    let text = server.walkthrough.join("\n");
+    for cmd in [
+        format!("curl -s {base}/.well-known/jwks.json"),
+        format!("curl -s {base}/.well-known/oauth-authorization-server"),
+        format!("curl -s {base}/readyz"),
+    ] {
+        assert!(text.contains(&cmd), "walkthrough lacks {cmd:?}:\n{text}");
+    }
+
+    // The dev key was generated under --keys-dir, private to its owner.
+    let keys: Vec<_> = std::fs::read_dir(tmp.path().join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let kid = keys[0].file_stem().unwrap().to_str().unwrap().to_string();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys[0]).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(
+        tmp.path().join("data/dev.db").exists(),
+        "SQLite under --data-dir"
+    );
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+
+    let res = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "cache-control"), "public, max-age=300");
+    let jwks = json_body(res).await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "{jwks}");
+    assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    assert!(jwks["keys"][0].get("d").is_none());
+
+    let res = client
+        .get(format!("{base}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let metadata = json_body(res).await;
+    assert_eq!(metadata["issuer"], base.as_str());
+    assert_eq!(
+        metadata["jwks_uri"],
+        format!("{base}/.well-known/jwks.json")
+    );
+    assert_eq!(metadata["token_endpoint"], format!("{base}/token"));
+
+    let res = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(json_body(res).await["status"], "ready");
+
+    let res = client
+        .post(format!("{base}/dev/idp/mint"))
+        .form(&[
+            ("kind", "okta"),
+            ("sub", "alice@example.com"),
+            ("groups", "Support-Agents,Everyone"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "cache-control"), "no-store");
+    let minted = json_body(res).await;
+    let claims = &minted["claims"];
+    assert_eq!(
+        claims["agent_sts_dev_idp"],
+        "minted by agent-sts start-dev: not a real identity provider"
+    );
+    assert_eq!(claims["iss"], format!("{base}/dev/idp/okta/oauth2/default"));
+    assert_eq!(claims["sub"], "alice@example.com");
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["Support-Agents", "Everyone"])
+    );
+    let token = minted["token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let decoded: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&decoded, claims, "the token carries the claims shown");
+
+    drop(server);
+}
+
+#[tokio::test]
+async fn start_dev_keeps_its_key_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let first = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            let s = start(&dir);
+            let base = s.base.clone();
+            drop(s);
+            base
+        }
+    })
+    .await
+    .unwrap();
+    let kid_of = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir.join("keys"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let before = kid_of(&dir);
+    let server = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || start(&dir)
+    })
+    .await
+    .unwrap();
+    assert_eq!(kid_of(&dir), before, "the second start reuses the dev key");
+    assert!(first.starts_with("http://127.0.0.1:"));
+    let jwks: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/.well-known/jwks.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        format!("{}.json", jwks["keys"][0]["kid"].as_str().unwrap()),
+        before[0]
+    );
+}

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::client_auth::ClientKeys;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dev::idp::DevIdp;
+use crate::policy::Policy;
+use crate::store::ReplayCache;
 use crate::store::{Store, StoreError};
 use crate::tokens::keyring::{KeyRing, SharedKeyRing};
 use crate::tokens::keys::{self, KeyError};
@@ -46,6 +49,12 @@ pub struct App {
     pub metadata: Arc<str>,
     pub dev_idp: Option<Arc<DevIdp>>,
     pub upstreams: UpstreamRegistry,
+    pub policy: Policy,
+    pub client_keys: ClientKeys,
+    /// One-time `jti`s of client assertions.
+    pub replay: ReplayCache,
+    /// `{issuer}/token`, an accepted client-assertion audience.
+    pub token_endpoint: String,
     /// This process's id in the `replicas` table.
     pub replica_id: String,
 }
@@ -92,6 +101,10 @@ impl App {
             None
         };
         let metadata = crate::metadata::metadata(&config).to_string().into();
+        let policy = Policy::new(&config);
+        let client_keys = ClientKeys::new(&config).map_err(StartError::Config)?;
+        let replay = ReplayCache::new(store.redis.as_ref());
+        let token_endpoint = format!("{}/token", config.issuer);
         Ok(Arc::new(Self {
             config: Arc::new(config),
             clock,
@@ -100,6 +113,10 @@ impl App {
             metadata,
             dev_idp,
             upstreams,
+            policy,
+            client_keys,
+            replay,
+            token_endpoint,
             replica_id,
         }))
     }

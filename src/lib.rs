@@ -21,6 +21,7 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod dev;

@@ -93,6 +93,8 @@ pub enum Reason {
     ChainTooDeep,
     /// A token of ours that is not valid here (expired, wrong type, unknown key).
     InvalidOwnToken,
+    /// A delegated token may not carry a scope its subject token lacks.
+    ScopeExceedsSubject,
 }
 
 impl Reason {
@@ -138,6 +140,7 @@ impl Reason {
         Self::MayActMismatch,
         Self::ChainTooDeep,
         Self::InvalidOwnToken,
+        Self::ScopeExceedsSubject,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,6 +186,7 @@ impl Reason {
             Self::MayActMismatch => "may_act_mismatch",
             Self::ChainTooDeep => "chain_too_deep",
             Self::InvalidOwnToken => "invalid_own_token",
+            Self::ScopeExceedsSubject => "scope_exceeds_subject",
         }
     }
 }

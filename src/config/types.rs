@@ -29,10 +29,33 @@ pub struct Config {
     /// Which IdP groups (`"<upstream>:<group>"`) may hold each scope.
     #[serde(default)]
     pub scope_groups: BTreeMap<String, Vec<String>>,
+    /// Token exchange settings.
+    #[serde(default)]
+    pub token_exchange: TokenExchangeConfig,
     /// Set by `start-dev` only, never read from a file: allows `insecure_*`
     /// settings and the built-in dev IdP.
     #[serde(skip)]
     pub dev_mode: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchangeConfig {
+    /// How many actors a delegation chain may nest (RFC 8693 §4.1).
+    #[serde(default = "default_max_delegation_depth")]
+    pub max_delegation_depth: usize,
+}
+
+impl Default for TokenExchangeConfig {
+    fn default() -> Self {
+        Self {
+            max_delegation_depth: default_max_delegation_depth(),
+        }
+    }
+}
+
+fn default_max_delegation_depth() -> usize {
+    3
 }
 
 fn default_listen() -> SocketAddr {
@@ -267,6 +290,14 @@ pub struct AgentConfig {
     pub optional_scopes: Vec<String>,
     #[serde(default = "default_token_ttl")]
     pub token_ttl: Span,
+    /// Users of these upstreams only may use the agent (default: any user
+    /// upstream).
+    #[serde(default)]
+    pub user_upstreams: Vec<String>,
+    /// Users must be in one of these groups (`"<upstream>:<group>"`;
+    /// default: anyone the scope rules admit).
+    #[serde(default)]
+    pub user_groups: Vec<String>,
 }
 
 fn default_token_ttl() -> Span {

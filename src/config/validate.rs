@@ -325,6 +325,22 @@ fn validate_agents(
         if a.resources.is_empty() {
             e.push(at("resources"), "list the resources this agent may call");
         }
+        for (j, name) in a.user_upstreams.iter().enumerate() {
+            if upstreams
+                .get(name.as_str())
+                .is_none_or(|u| u.usage != UpstreamUse::User)
+            {
+                e.push(
+                    at(&format!("user_upstreams[{j}]")),
+                    format!("\"{name}\" is not a user upstream"),
+                );
+            }
+        }
+        for (j, g) in a.user_groups.iter().enumerate() {
+            if let Err(m) = check_group(g, upstreams) {
+                e.push(at(&format!("user_groups[{j}]")), m);
+            }
+        }
         for (j, r) in a.resources.iter().enumerate() {
             if !c.resources.iter().any(|res| &res.uri == r) {
                 e.push(
@@ -452,27 +468,28 @@ fn validate_scope_groups(
             );
         }
         for (j, g) in groups.iter().enumerate() {
-            let path = format!("{at}[{j}]");
-            let Some((upstream, group)) = g
-                .split_once(':')
-                .filter(|(u, g)| !u.is_empty() && !g.is_empty())
-            else {
-                e.push(path, format!("\"{g}\" must be \"<upstream>:<group>\""));
-                continue;
-            };
-            match upstreams.get(upstream) {
-                None => e.push(
-                    path,
-                    format!("\"{upstream}\" (in \"{group}\") is not a configured upstream"),
-                ),
-                Some(u) if u.usage != UpstreamUse::User => e.push(
-                    path,
-                    format!(
-                        "\"{upstream}\" is a workload upstream; groups come from user upstreams"
-                    ),
-                ),
-                Some(_) => {}
+            if let Err(m) = check_group(g, upstreams) {
+                e.push(format!("{at}[{j}]"), m);
             }
         }
+    }
+}
+
+/// `"<upstream>:<group>"` naming a user upstream.
+fn check_group(g: &str, upstreams: &HashMap<&str, &UpstreamConfig>) -> Result<(), String> {
+    let Some((upstream, group)) = g
+        .split_once(':')
+        .filter(|(u, g)| !u.is_empty() && !g.is_empty())
+    else {
+        return Err(format!("\"{g}\" must be \"<upstream>:<group>\""));
+    };
+    match upstreams.get(upstream) {
+        None => Err(format!(
+            "\"{upstream}\" (in \"{group}\") is not a configured upstream"
+        )),
+        Some(u) if u.usage != UpstreamUse::User => Err(format!(
+            "\"{upstream}\" is a workload upstream; groups come from user upstreams"
+        )),
+        Some(_) => Ok(()),
     }
 }

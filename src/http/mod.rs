@@ -6,9 +6,12 @@ mod context;
 mod dev_idp;
 mod discovery;
 mod error;
+mod form;
 mod health;
+mod token;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{Method, Uri};
 use axum::middleware;
@@ -52,7 +55,8 @@ fn routes(dev_mode: bool) -> Routes {
     )
     .get("/.well-known/openid-configuration", discovery::metadata)
     .get("/healthz", health::healthz)
-    .get("/readyz", health::readyz);
+    .get("/readyz", health::readyz)
+    .post("/token", token::token);
     if dev_mode { dev_idp::add(r) } else { r }
 }
 
@@ -66,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(form::MAX_BODY_BYTES))
         .layer(middleware::from_fn(context::request_context))
         .with_state(state)
 }

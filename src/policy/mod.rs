@@ -1,6 +1,169 @@
-//! Policy: pure functions from (agent, subject, actor, request, now) to a
-//! decision. No I/O; table-tested. The configuration's static rules (exact
-//! scopes, no wildcards, resources that exist, scopes someone can hold) are
-//! enforced at load by `config::validate` with `config::check_scope`.
+//! Policy: the configuration compiled once into lookup tables, and pure
+//! decision functions over it. No I/O; the clock is an argument.
+//!
+//! The static rules (exact scopes, no wildcards, resources that exist,
+//! scopes someone can hold) are enforced at load by `config::validate`;
+//! what is decided here is per request: pattern, target, scopes, user.
+
+mod decide;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::{AgentConfig, ClientConfig, Config, Pattern, WorkloadIdentity};
+use crate::error::ErrorCode;
+use crate::reason::Reason;
 
 pub use crate::config::check_scope;
+pub use decide::{User, decide_scopes};
+
+/// A refused request: the protocol error, the stable reason, and a human
+/// description naming the scope, resource or claim at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub error: ErrorCode,
+    pub reason: Reason,
+    pub description: String,
+}
+
+impl Denial {
+    pub fn new(error: ErrorCode, reason: Reason, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            reason,
+            description: description.into(),
+        }
+    }
+}
+
+/// An agent as policy sees it.
+#[derive(Debug)]
+pub struct Agent {
+    pub id: String,
+    pub patterns: Vec<Pattern>,
+    pub client: ClientConfig,
+    pub workload: Option<WorkloadIdentity>,
+    pub resources: HashSet<String>,
+    pub required: Vec<String>,
+    pub optional: Vec<String>,
+    pub ttl_seconds: i64,
+    pub user_upstreams: Vec<String>,
+    /// (upstream, group)
+    pub user_groups: Vec<(String, String)>,
+}
+
+impl Agent {
+    fn new(a: &AgentConfig) -> Self {
+        Self {
+            id: a.id.clone(),
+            patterns: a.patterns.clone(),
+            client: a.client.clone(),
+            workload: a.workload.clone(),
+            resources: a.resources.iter().cloned().collect(),
+            required: a.required_scopes.clone(),
+            optional: a.optional_scopes.clone(),
+            ttl_seconds: a.token_ttl.as_secs() as i64,
+            user_upstreams: a.user_upstreams.clone(),
+            user_groups: a
+                .user_groups
+                .iter()
+                .filter_map(|g| split_group(g))
+                .collect(),
+        }
+    }
+
+    /// The principal that acts: the workload identity when configured,
+    /// else the client id.
+    pub fn principal(&self) -> &str {
+        self.workload
+            .as_ref()
+            .map_or(self.client.id.as_str(), |w| w.subject.as_str())
+    }
+
+    pub fn declares(&self, scope: &str) -> bool {
+        self.required
+            .iter()
+            .chain(&self.optional)
+            .any(|s| s == scope)
+    }
+
+    pub fn allows(&self, p: Pattern) -> Result<(), Denial> {
+        if self.patterns.contains(&p) {
+            Ok(())
+        } else {
+            Err(Denial::new(
+                ErrorCode::UnauthorizedClient,
+                Reason::PatternNotAllowed,
+                format!(
+                    "agent {} may not use the {} pattern",
+                    self.id,
+                    pattern_name(p)
+                ),
+            ))
+        }
+    }
+}
+
+pub fn pattern_name(p: Pattern) -> &'static str {
+    match p {
+        Pattern::Obo => "obo",
+        Pattern::Workload => "workload",
+        Pattern::Hybrid => "hybrid",
+    }
+}
+
+fn split_group(g: &str) -> Option<(String, String)> {
+    g.split_once(':')
+        .map(|(u, g)| (u.to_string(), g.to_string()))
+}
+
+#[derive(Debug)]
+pub struct Policy {
+    agents: Vec<Agent>,
+    by_client: HashMap<String, usize>,
+    /// resource URI → its scopes
+    resources: HashMap<String, HashSet<String>>,
+    /// scope → the (upstream, group) pairs that hold it
+    holders: HashMap<String, HashSet<(String, String)>>,
+    pub max_delegation_depth: usize,
+}
+
+impl Policy {
+    pub fn new(config: &Config) -> Self {
+        let agents: Vec<Agent> = config.agents.iter().map(Agent::new).collect();
+        let by_client = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.client.id.clone(), i))
+            .collect();
+        let resources = config
+            .resources
+            .iter()
+            .map(|r| (r.uri.clone(), r.scopes.iter().cloned().collect()))
+            .collect();
+        let holders = config
+            .scope_groups
+            .iter()
+            .map(|(scope, groups)| {
+                (
+                    scope.clone(),
+                    groups.iter().filter_map(|g| split_group(g)).collect(),
+                )
+            })
+            .collect();
+        Self {
+            agents,
+            by_client,
+            resources,
+            holders,
+            max_delegation_depth: config.token_exchange.max_delegation_depth,
+        }
+    }
+
+    pub fn agent_by_client(&self, client_id: &str) -> Option<&Agent> {
+        self.by_client.get(client_id).map(|&i| &self.agents[i])
+    }
+
+    pub fn resource_scopes(&self, uri: &str) -> Option<&HashSet<String>> {
+        self.resources.get(uri)
+    }
+}

@@ -15,6 +15,7 @@
 
 mod postgres;
 mod redis_store;
+mod replay;
 mod sqlite;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::clock::UnixTime;
 use crate::config::SecretString;
 
 pub use redis_store::RedisStore;
+pub use replay::ReplayCache;
 
 /// How long start-up and readiness checks wait for a backend.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

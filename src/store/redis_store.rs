@@ -56,4 +56,19 @@ impl RedisStore {
             )))
         }
     }
+
+    /// `SET key 1 NX EXAT expires_at`: true if the key was not there.
+    pub async fn set_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let answer: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("NX")
+            .arg("EXAT")
+            .arg(expires_at)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        Ok(answer.is_some())
+    }
 }

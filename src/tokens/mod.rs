@@ -2,6 +2,7 @@
 
 pub mod keyring;
 pub mod keys;
+pub mod own;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

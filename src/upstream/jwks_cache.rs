@@ -28,6 +28,8 @@ pub enum KeySource {
     Jwks {
         url: String,
     },
+    /// Keys given in the configuration (a client\'s inline JWKS).
+    Inline(Value),
 }
 
 /// A key with a verifier for each allowed algorithm its type fits.
@@ -233,6 +235,7 @@ impl KeyCache {
         client: &reqwest::Client,
     ) -> Result<(HashMap<String, Arc<CachedKey>>, Option<u64>, Option<String>), String> {
         let (jwks_uri, introspection) = match &self.source {
+            KeySource::Inline(jwks) => return Ok((self.build_keys(jwks)?, None, None)),
             KeySource::Jwks { url } => (url.clone(), None),
             KeySource::Discovery {
                 url,

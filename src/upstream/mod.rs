@@ -7,9 +7,9 @@
 //! signature with a key from *that* issuer's JWKS → tenant → audience →
 //! times → required claims → back-channel introspection → profile mapping.
 
-mod fetch;
+pub(crate) mod fetch;
 mod introspection;
-mod jwks_cache;
+pub(crate) mod jwks_cache;
 pub mod jws;
 mod profile;
 

@@ -1,0 +1,74 @@
+//! The create step shared by every grant: lifetime, claims, signature.
+
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::clock::UnixTime;
+use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, Pattern};
+use crate::error::ErrorCode;
+use crate::policy::{Agent, Denial, pattern_name};
+use crate::reason::Reason;
+use crate::tokens::own::{AccessClaims, TYP_AT_JWT};
+use crate::tokens::{random_id, sign_jwt};
+
+pub struct Issued {
+    pub token: String,
+    pub claims: AccessClaims,
+}
+
+/// What a grant decided.
+pub struct Grant<'a> {
+    pub agent: &'a Agent,
+    pub pattern: Pattern,
+    pub sub: String,
+    pub target: &'a str,
+    pub scopes: Vec<String>,
+    pub act: Option<Value>,
+    pub idp: Option<String>,
+    pub tid: Option<String>,
+    /// The earliest `exp` of the presented tokens: ours never outlives them.
+    pub not_after: Option<UnixTime>,
+    /// Workload pattern: who asked, as the caller asserts it (unverified).
+    pub triggered_by: Option<String>,
+}
+
+pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
+    let ttl = g.agent.ttl_seconds.clamp(
+        MIN_TOKEN_TTL.as_secs() as i64,
+        MAX_TOKEN_TTL.as_secs() as i64,
+    );
+    let exp = g.not_after.map_or(now + ttl, |na| na.min(now + ttl));
+    let mut agent = json!({ "id": g.agent.id, "pattern": pattern_name(g.pattern) });
+    if let Some(t) = g.triggered_by {
+        // DESIGN §1: asserted by the caller, not verified, and labelled so.
+        agent["triggered_by"] = json!({ "sub": t, "verified": false });
+    }
+    let claims = AccessClaims {
+        iss: app.config.issuer.clone(),
+        sub: g.sub,
+        aud: g.target.to_string(),
+        exp,
+        iat: now,
+        jti: random_id(),
+        client_id: g.agent.client.id.clone(),
+        scope: g.scopes.join(" "),
+        act: g.act,
+        agent,
+        idp: g.idp,
+        tid: g.tid,
+    };
+    let ring = app.keys.current();
+    let key = ring.signer(now).ok_or_else(|| {
+        tracing::error!("no active signing key");
+        Denial::new(
+            ErrorCode::TemporarilyUnavailable,
+            Reason::InvalidOwnToken,
+            "no signing key is active; try again later",
+        )
+    })?;
+    let token = sign_jwt(key, TYP_AT_JWT, &claims.to_json()).map_err(|e| {
+        tracing::error!(error = %e, "signing failed");
+        Denial::new(ErrorCode::ServerError, Reason::InvalidOwnToken, "")
+    })?;
+    Ok(Issued { token, claims })
+}

@@ -1,0 +1,353 @@
+//! `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693)
+//! for the three patterns of DESIGN §1 and delegation chains:
+//!
+//! | subject token                         | actor token         | pattern  |
+//! |---------------------------------------|---------------------|----------|
+//! | user token from a `use = "user"` IdP  | none                | obo      |
+//! | user token                            | the agent's workload| hybrid   |
+//! | the agent's workload token            | none                | workload |
+//! | an agent-sts token (obo/hybrid)       | none or workload    | chain: the old `act` nests in the new |
+
+use serde_json::{Map, Value, json};
+
+use super::issue::{Grant, Issued, issue};
+use super::{TokenRequest, bad_request};
+use crate::app::App;
+use crate::clock::UnixTime;
+use crate::config::Pattern;
+use crate::error::ErrorCode;
+use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
+use crate::policy::{Agent, Denial, User, decide_scopes};
+use crate::reason::Reason;
+use crate::tokens::own::{OwnToken, verify_own};
+use crate::upstream::{Refusal, VerifiedToken, jws};
+
+enum Subject {
+    Upstream(VerifiedToken),
+    Own(OwnToken),
+}
+
+/// The verified actor of a hybrid exchange.
+struct Actor {
+    principal: String,
+    issuer: String,
+    exp: UnixTime,
+}
+
+pub async fn exchange(
+    app: &App,
+    agent: &Agent,
+    req: &TokenRequest,
+    now: UnixTime,
+) -> Result<Issued, Denial> {
+    // parse
+    let subject_token = req.required("subject_token")?;
+    token_type(req.required("subject_token_type")?, "subject_token_type")?;
+    let actor_token = match (req.get("actor_token"), req.get("actor_token_type")) {
+        (Some(t), Some(ty)) => {
+            token_type(ty, "actor_token_type")?;
+            Some(t)
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(bad_request("actor_token_type is required with actor_token"));
+        }
+        (None, Some(_)) => {
+            return Err(bad_request("actor_token_type was sent without actor_token"));
+        }
+    };
+    if let Some(t) = req.get("requested_token_type")
+        && t != TOKEN_TYPE_ACCESS_TOKEN
+    {
+        return Err(bad_request(format!(
+            "requested_token_type {t:?} is not issued; only {TOKEN_TYPE_ACCESS_TOKEN}"
+        )));
+    }
+    let target = req.target()?;
+    let requested = req.scopes()?;
+
+    // validate
+    let subject = verify(app, subject_token, "subject_token", now).await?;
+    let actor = match actor_token {
+        Some(t) => Some(verify_actor(app, agent, t, now).await?),
+        None => None,
+    };
+    let pattern = match (&subject, &actor) {
+        (Subject::Upstream(v), _) if v.is_workload() => Pattern::Workload,
+        (Subject::Own(o), _) if o.pattern == "workload" => Pattern::Workload,
+        (_, Some(_)) => Pattern::Hybrid,
+        (_, None) => Pattern::Obo,
+    };
+    if pattern == Pattern::Workload && actor.is_some() {
+        return Err(bad_request("a workload subject_token takes no actor_token"));
+    }
+    agent.allows(pattern)?;
+    let (act_sub, act_iss) = match &actor {
+        Some(a) => (a.principal.clone(), a.issuer.clone()),
+        None => (agent.principal().to_string(), app.config.issuer.clone()),
+    };
+    let actor_exp = actor.as_ref().map(|a| a.exp);
+
+    // decide, then create
+    let grant = match subject {
+        Subject::Upstream(v) if pattern == Pattern::Workload => {
+            if !agent
+                .workload
+                .as_ref()
+                .is_some_and(|w| w.upstream == *v.upstream && w.subject == v.subject)
+            {
+                return Err(Denial::new(
+                    ErrorCode::InvalidRequest,
+                    Reason::WorkloadMismatch,
+                    format!(
+                        "subject_token is not agent {}'s workload identity",
+                        agent.id
+                    ),
+                ));
+            }
+            let scopes = decide_scopes(&app.policy, agent, None, target, requested.as_deref())?;
+            Grant {
+                sub: v.subject,
+                scopes,
+                act: None,
+                idp: Some(v.issuer),
+                tid: v.tenant,
+                not_after: Some(v.expires_at),
+                ..base(agent, pattern, target)
+            }
+        }
+        Subject::Upstream(v) => {
+            check_may_act(&v.claims, &act_sub, &act_iss)?;
+            let user = User {
+                upstream: &v.upstream,
+                groups: &v.groups,
+            };
+            let scopes =
+                decide_scopes(&app.policy, agent, Some(user), target, requested.as_deref())?;
+            Grant {
+                sub: v.subject,
+                scopes,
+                act: Some(act(
+                    &act_sub,
+                    actor.as_ref().map(|a| a.issuer.as_str()),
+                    None,
+                )),
+                idp: Some(v.issuer),
+                tid: v.tenant,
+                not_after: Some(actor_exp.map_or(v.expires_at, |e| e.min(v.expires_at))),
+                ..base(agent, pattern, target)
+            }
+        }
+        Subject::Own(o) if pattern == Pattern::Workload => {
+            if o.agent_id != agent.id {
+                return Err(Denial::new(
+                    ErrorCode::InvalidRequest,
+                    Reason::WorkloadMismatch,
+                    format!(
+                        "subject_token is another agent's workload token, not agent {}'s",
+                        agent.id
+                    ),
+                ));
+            }
+            let scopes = within_subject(
+                &o,
+                decide_scopes(&app.policy, agent, None, target, requested.as_deref())?,
+                requested.is_some(),
+            )?;
+            Grant {
+                sub: o.sub.clone(),
+                scopes,
+                act: None,
+                idp: o.str_claim("idp").map(str::to_string),
+                tid: o.str_claim("tid").map(str::to_string),
+                not_after: Some(o.exp),
+                ..base(agent, pattern, target)
+            }
+        }
+        Subject::Own(o) => {
+            // RFC 8693 §4.1: a delegation chain; the prior actor nests.
+            let depth = o.chain_depth() + 1;
+            if depth > app.policy.max_delegation_depth {
+                return Err(Denial::new(
+                    ErrorCode::InvalidRequest,
+                    Reason::ChainTooDeep,
+                    format!(
+                        "the delegation chain would hold {depth} actors; at most {} are allowed",
+                        app.policy.max_delegation_depth
+                    ),
+                ));
+            }
+            check_may_act(&o.claims, &act_sub, &act_iss)?;
+            let scopes = within_subject(
+                &o,
+                decide_scopes(&app.policy, agent, None, target, requested.as_deref())?,
+                requested.is_some(),
+            )?;
+            Grant {
+                sub: o.sub.clone(),
+                scopes,
+                act: Some(act(
+                    &act_sub,
+                    actor.as_ref().map(|a| a.issuer.as_str()),
+                    o.act().cloned(),
+                )),
+                idp: o.str_claim("idp").map(str::to_string),
+                tid: o.str_claim("tid").map(str::to_string),
+                not_after: Some(actor_exp.map_or(o.exp, |e| e.min(o.exp))),
+                ..base(agent, pattern, target)
+            }
+        }
+    };
+    issue(app, grant, now)
+}
+
+fn base<'a>(agent: &'a Agent, pattern: Pattern, target: &'a str) -> Grant<'a> {
+    Grant {
+        agent,
+        pattern,
+        sub: String::new(),
+        target,
+        scopes: Vec::new(),
+        act: None,
+        idp: None,
+        tid: None,
+        not_after: None,
+        triggered_by: None,
+    }
+}
+
+/// `{"sub", "iss"?, "act"?}`: RFC 8693 §4.1.
+fn act(sub: &str, iss: Option<&str>, prior: Option<Value>) -> Value {
+    let mut a = Map::new();
+    a.insert("sub".into(), json!(sub));
+    if let Some(iss) = iss {
+        a.insert("iss".into(), json!(iss));
+    }
+    if let Some(p) = prior {
+        a.insert("act".into(), p);
+    }
+    Value::Object(a)
+}
+
+/// RFC 8693 §3: the token types we accept.
+fn token_type(t: &str, param: &str) -> Result<(), Denial> {
+    if [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT].contains(&t) {
+        Ok(())
+    } else {
+        Err(bad_request(format!(
+            "{param} {t:?} is not supported; use {TOKEN_TYPE_ACCESS_TOKEN}, {TOKEN_TYPE_ID_TOKEN} or {TOKEN_TYPE_JWT}"
+        )))
+    }
+}
+
+/// RFC 8693 §2.2.2: an invalid subject or actor token is `invalid_request`;
+/// an IdP we cannot reach is our problem, so `temporarily_unavailable`.
+fn token_denial(param: &str, r: Refusal) -> Denial {
+    let error = match r.reason {
+        Reason::UpstreamKeysUnavailable | Reason::UpstreamIntrospectionUnavailable => {
+            ErrorCode::TemporarilyUnavailable
+        }
+        _ => ErrorCode::InvalidRequest,
+    };
+    Denial::new(error, r.reason, format!("{param}: {}", r.detail))
+}
+
+async fn verify(app: &App, token: &str, param: &str, now: UnixTime) -> Result<Subject, Denial> {
+    if jws::peek_issuer(token).as_deref() == Some(app.config.issuer.as_str()) {
+        let own = verify_own(&app.keys.current(), &app.config.issuer, token, now)
+            .map_err(|r| token_denial(param, r))?;
+        return Ok(Subject::Own(own));
+    }
+    let v = app
+        .upstreams
+        .verify(token)
+        .await
+        .map_err(|r| token_denial(param, r))?;
+    Ok(Subject::Upstream(v))
+}
+
+/// The actor must prove this agent: its workload token from its configured
+/// upstream, or a workload token we issued to it.
+async fn verify_actor(
+    app: &App,
+    agent: &Agent,
+    token: &str,
+    now: UnixTime,
+) -> Result<Actor, Denial> {
+    let mismatch = || {
+        Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::ActorMismatch,
+            format!(
+                "actor_token does not prove agent {}'s workload identity",
+                agent.id
+            ),
+        )
+    };
+    match verify(app, token, "actor_token", now).await? {
+        Subject::Own(o) if o.pattern == "workload" && o.agent_id == agent.id => Ok(Actor {
+            principal: o.sub,
+            issuer: app.config.issuer.clone(),
+            exp: o.exp,
+        }),
+        Subject::Upstream(v)
+            if v.is_workload()
+                && agent
+                    .workload
+                    .as_ref()
+                    .is_some_and(|w| w.upstream == *v.upstream && w.subject == v.subject) =>
+        {
+            Ok(Actor {
+                principal: v.subject,
+                issuer: v.issuer,
+                exp: v.expires_at,
+            })
+        }
+        _ => Err(mismatch()),
+    }
+}
+
+/// RFC 8693 §4.4: when the subject token says who may act, it must be us.
+fn check_may_act(claims: &Map<String, Value>, principal: &str, issuer: &str) -> Result<(), Denial> {
+    let Some(may) = claims.get("may_act") else {
+        return Ok(());
+    };
+    let sub_ok = may.get("sub").and_then(Value::as_str) == Some(principal);
+    let iss_ok = may.get("iss").is_none_or(|i| i.as_str() == Some(issuer));
+    if sub_ok && iss_ok {
+        Ok(())
+    } else {
+        Err(Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::MayActMismatch,
+            format!("subject_token's may_act does not name the actor {principal}"),
+        ))
+    }
+}
+
+/// A token made from one of ours never carries a scope the subject lacks.
+fn within_subject(
+    o: &OwnToken,
+    decided: Vec<String>,
+    explicit: bool,
+) -> Result<Vec<String>, Denial> {
+    if explicit && let Some(s) = decided.iter().find(|s| !o.scopes.contains(s)) {
+        return Err(Denial::new(
+            ErrorCode::InvalidScope,
+            Reason::ScopeExceedsSubject,
+            format!("scope {s} is not in the subject_token's scope"),
+        ));
+    }
+    let kept: Vec<String> = decided
+        .into_iter()
+        .filter(|s| o.scopes.contains(s))
+        .collect();
+    if kept.is_empty() {
+        return Err(Denial::new(
+            ErrorCode::InvalidScope,
+            Reason::NoScopeGranted,
+            "none of the subject_token's scopes can be granted here",
+        ));
+    }
+    Ok(kept)
+}

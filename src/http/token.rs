@@ -1,0 +1,55 @@
+//! `POST /token`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::no_store;
+use super::form;
+use crate::app::AppState;
+use crate::error::{ErrorCode, OAuthError};
+use crate::grants;
+use crate::policy::Denial;
+
+pub async fn token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return refusal(form::too_large(), false);
+    };
+    let form = match form::parse(&headers, &body) {
+        Ok(f) => f,
+        Err((denial, used_basic)) => return refusal(denial, used_basic),
+    };
+    match grants::token(&app, form.presented, &form.request).await {
+        Ok(issued) => {
+            let mut res = Json(issued).into_response();
+            no_store(&mut res);
+            res
+        }
+        Err(denial) => refusal(denial, form.used_basic),
+    }
+}
+
+/// RFC 6749 §5.2: `invalid_client` is 401, with `WWW-Authenticate` when the
+/// client tried the Authorization header.
+pub(super) fn refusal(denial: Denial, used_basic: bool) -> Response {
+    tracing::info!(reason = %denial.reason, error = denial.error.as_str(), "token request refused");
+    let error = match denial.error {
+        ErrorCode::ServerError => OAuthError::server_error(),
+        code => OAuthError::new(code, denial.description),
+    };
+    let mut res = error.into_response();
+    if denial.error == ErrorCode::InvalidClient && used_basic {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"agent-sts\""),
+        );
+    }
+    res
+}

@@ -1,0 +1,147 @@
+//! The per-request decision: target, scopes, user population (DESIGN §5).
+
+use super::{Agent, Denial, Policy};
+use crate::error::ErrorCode;
+use crate::reason::Reason;
+use crate::upstream::Groups;
+
+/// The user behind a user pattern: which upstream and which groups.
+#[derive(Debug, Clone, Copy)]
+pub struct User<'a> {
+    pub upstream: &'a str,
+    pub groups: &'a Groups,
+}
+
+impl User<'_> {
+    fn in_group(&self, upstream: &str, group: &str) -> bool {
+        match self.groups {
+            Groups::Known(gs) => self.upstream == upstream && gs.iter().any(|g| g == group),
+            Groups::Unknown => false,
+        }
+    }
+}
+
+/// Decide the target and the scopes to grant.
+///
+/// - `target` must be one of the agent's resources (`invalid_target`).
+/// - Each requested scope must be declared by the agent and belong to the
+///   target (`invalid_scope`).
+/// - With no `scope` parameter: the agent's scopes that belong to the target.
+/// - For user patterns, each scope must be held through `scope_groups`: a
+///   required one the user lacks denies; an optional one is dropped.
+/// - Nothing left to grant denies.
+pub fn decide_scopes(
+    policy: &Policy,
+    agent: &Agent,
+    user: Option<User<'_>>,
+    target: &str,
+    requested: Option<&[String]>,
+) -> Result<Vec<String>, Denial> {
+    let resource_scopes = policy
+        .resource_scopes(target)
+        .filter(|_| agent.resources.contains(target))
+        .ok_or_else(|| {
+            Denial::new(
+                ErrorCode::InvalidTarget,
+                Reason::TargetNotAllowed,
+                format!("agent {} may not obtain tokens for {target}", agent.id),
+            )
+        })?;
+    let candidates: Vec<&str> = match requested {
+        Some(list) => {
+            for s in list {
+                if !agent.declares(s) {
+                    return Err(Denial::new(
+                        ErrorCode::InvalidScope,
+                        Reason::ScopeNotDeclared,
+                        format!("agent {} does not declare scope {s}", agent.id),
+                    ));
+                }
+                if !resource_scopes.contains(s) {
+                    return Err(Denial::new(
+                        ErrorCode::InvalidScope,
+                        Reason::ScopeNotForResource,
+                        format!("scope {s} does not belong to {target}"),
+                    ));
+                }
+            }
+            list.iter().map(String::as_str).collect()
+        }
+        None => agent
+            .required
+            .iter()
+            .chain(&agent.optional)
+            .map(String::as_str)
+            .filter(|s| resource_scopes.contains(*s))
+            .collect(),
+    };
+    if let Some(user) = user {
+        check_population(agent, &user)?;
+    }
+    let mut granted = Vec::with_capacity(candidates.len());
+    for scope in candidates {
+        let held = match &user {
+            None => true,
+            Some(u) => policy
+                .holders
+                .get(scope)
+                .is_some_and(|hs| hs.iter().any(|(up, g)| u.in_group(up, g))),
+        };
+        if held {
+            if !granted.contains(&scope) {
+                granted.push(scope);
+            }
+            continue;
+        }
+        if agent.required.iter().any(|r| r == scope) {
+            return Err(match user.map(|u| u.groups) {
+                Some(Groups::Unknown) => Denial::new(
+                    ErrorCode::InvalidScope,
+                    Reason::GroupsOverage,
+                    format!(
+                        "scope {scope} needs a group, and the user's groups are not in the token (groups overage)"
+                    ),
+                ),
+                _ => Denial::new(
+                    ErrorCode::InvalidScope,
+                    Reason::MissingGroup,
+                    format!("the user is in no group that may hold required scope {scope}"),
+                ),
+            });
+        }
+    }
+    if granted.is_empty() {
+        return Err(Denial::new(
+            ErrorCode::InvalidScope,
+            Reason::NoScopeGranted,
+            format!(
+                "no scope of agent {} for {target} can be granted to this subject",
+                agent.id
+            ),
+        ));
+    }
+    Ok(granted.into_iter().map(str::to_string).collect())
+}
+
+/// The agent's allowed population: upstreams and groups.
+fn check_population(agent: &Agent, user: &User<'_>) -> Result<(), Denial> {
+    let deny = |why: String| Denial::new(ErrorCode::InvalidGrant, Reason::UserNotAllowed, why);
+    if !agent.user_upstreams.is_empty() && !agent.user_upstreams.iter().any(|u| u == user.upstream)
+    {
+        return Err(deny(format!(
+            "users of {} may not use agent {}",
+            user.upstream, agent.id
+        )));
+    }
+    if !agent.user_groups.is_empty() && !agent.user_groups.iter().any(|(u, g)| user.in_group(u, g))
+    {
+        return Err(deny(format!(
+            "the user is in none of agent {}'s user_groups",
+            agent.id
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

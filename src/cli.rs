@@ -171,7 +171,15 @@ async fn start_dev(
     let base = config.issuer.clone();
     let app = crate::app::App::build(config, clock).await?;
     println!("{}", setup::walkthrough(&base, &data_dir, &keys_dir));
-    Ok(crate::serve(app, listener, shutdown_signal()).await?)
+    let server = tokio::spawn(crate::serve(app, listener, shutdown_signal()));
+    match setup::demo(&base).await {
+        Ok(shown) => println!("Done for you just now:\n{shown}"),
+        Err(e) => tracing::warn!(error = %e, "the walkthrough's exchanges failed"),
+    }
+    server
+        .await
+        .map_err(|e| CliError::Usage(format!("the server task failed: {e}")))?
+        .map_err(CliError::from)
 }
 
 async fn bind_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {

@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::clock::UnixTime;
 use crate::config::{Config, LoadError, SecretSource};
 use crate::tokens::keys::{self, KeyError, KeyState, SigningAlg};
@@ -69,6 +72,20 @@ Try it:
   curl -s {base}/dev/idp/mint -d kind=workload -d sub=agents/support-bot
 
   # The agent's client credentials: support-bot / {secret}
+  # OBO: exchange the user's token for an agent token
+  USER=$(curl -s {base}/dev/idp/mint -d kind=okta -d sub=alice@example.com -d groups=Support-Agents,Everyone | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s -u support-bot:{secret} {base}/token \
+    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+    -d subject_token=$USER -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+    -d resource=https://mcp-gateway.example.com
+
+  # Hybrid: add the agent's workload token as the actor
+  AGENT=$(curl -s {base}/dev/idp/mint -d kind=workload -d sub=agents/support-bot | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s -u support-bot:{secret} {base}/token \
+    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+    -d subject_token=$USER -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+    -d actor_token=$AGENT -d actor_token_type=urn:ietf:params:oauth:token-type:jwt \
+    -d resource=https://mcp-gateway.example.com
 
 Stop with Ctrl-C.
 "#,
@@ -76,6 +93,82 @@ Stop with Ctrl-C.
         keys = keys_dir.display(),
         secret = DEV_CLIENT_SECRET,
     )
+}
+
+/// Run the walkthrough's two exchanges against the running server and
+/// describe the decoded results: proof that the dev set-up works, and a
+/// picture of what an agent token looks like.
+pub async fn demo(base: &str) -> Result<String, String> {
+    let http = crate::upstream::fetch::client()?;
+    let mint = |form: &'static [(&'static str, &'static str)]| {
+        let http = http.clone();
+        let url = format!("{base}/dev/idp/mint");
+        async move {
+            let v: serde_json::Value = http
+                .post(url)
+                .form(form)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            v["token"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or("the dev IdP minted nothing".to_string())
+        }
+    };
+    let user = mint(&[
+        ("kind", "okta"),
+        ("sub", "alice@example.com"),
+        ("groups", "Support-Agents,Everyone"),
+    ])
+    .await?;
+    let workload = mint(&[("kind", "workload"), ("sub", "agents/support-bot")]).await?;
+    let mut out = String::new();
+    for (title, actor) in [("OBO", None), ("hybrid", Some(workload.as_str()))] {
+        let mut form = vec![
+            ("grant_type", crate::metadata::GRANT_TOKEN_EXCHANGE),
+            ("subject_token", user.as_str()),
+            (
+                "subject_token_type",
+                crate::metadata::TOKEN_TYPE_ACCESS_TOKEN,
+            ),
+            ("resource", "https://mcp-gateway.example.com"),
+        ];
+        if let Some(a) = actor {
+            form.extend([
+                ("actor_token", a),
+                ("actor_token_type", crate::metadata::TOKEN_TYPE_JWT),
+            ]);
+        }
+        let res: serde_json::Value = http
+            .post(format!("{base}/token"))
+            .basic_auth("support-bot", Some(DEV_CLIENT_SECRET))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = res["access_token"]
+            .as_str()
+            .ok_or_else(|| format!("the {title} exchange was refused: {res}"))?;
+        out.push_str(&format!(
+            "\n{title} exchange for alice@example.com → {}:\n",
+            res["scope"]
+        ));
+        for part in token.split('.').take(2) {
+            let decoded = URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string())?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&decoded).map_err(|e| e.to_string())?;
+            out.push_str(&serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -13,7 +13,11 @@ pub struct User<'a> {
 }
 
 impl User<'_> {
+    /// `"<upstream>:*"` is every user that upstream authenticates.
     fn in_group(&self, upstream: &str, group: &str) -> bool {
+        if group == "*" {
+            return self.upstream == upstream;
+        }
         match self.groups {
             Groups::Known(gs) => self.upstream == upstream && gs.iter().any(|g| g == group),
             Groups::Unknown => false,

@@ -41,11 +41,17 @@ required_scopes = ["zendesk:tickets:read"]
 user_upstreams = ["okta"]
 user_groups = ["okta:Pilot"]
 client = { id = "picky", auth = "client_secret_basic", secret_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
+[[agents]]
+id = "jira"
+patterns = ["obo"]
+resources = ["https://jira"]
+optional_scopes = ["jira:issues:read"]
+client = { id = "jira", auth = "client_secret_basic", secret_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
 [scope_groups]
 "zendesk:tickets:read" = ["okta:Support"]
 "zendesk:tickets:write" = ["okta:Leads"]
 "slack:channels:read" = ["okta:Everyone"]
-"jira:issues:read" = ["okta:Everyone"]
+"jira:issues:read" = ["okta:*"]
 "#;
 
 fn policy() -> Policy {
@@ -73,6 +79,10 @@ fn run(agent: &str, user: Option<(&str, Groups)>, target: &str, req: Option<&[&s
         groups: g,
     });
     decide_scopes(&p, a, user, target, req.as_deref()).map_err(|d| (d.error, d.reason))
+}
+
+fn run_jira(user: Option<(&str, Groups)>) -> Outcome {
+    run("jira", user, "https://jira", None)
 }
 
 #[test]
@@ -209,6 +219,16 @@ fn decisions() {
                 None,
             ),
             Ok(scopes(&["zendesk:tickets:read"])),
+        ),
+        (
+            "\"okta:*\" is every user of that upstream, groups or not",
+            run_jira(Some(("okta", Groups::Unknown))),
+            Ok(scopes(&["jira:issues:read"])),
+        ),
+        (
+            "\"okta:*\" is not a user of another upstream",
+            run_jira(Some(("okta2", groups(&["Everyone"])))),
+            Err((ErrorCode::InvalidScope, Reason::NoScopeGranted)),
         ),
         (
             "a repeated scope is granted once",

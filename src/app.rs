@@ -11,7 +11,9 @@ use crate::client_auth::ClientKeys;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dev::idp::DevIdp;
+use crate::introspection::VerifiedCache;
 use crate::policy::Policy;
+use crate::revocation::Revocations;
 use crate::store::ReplayCache;
 use crate::store::{Store, StoreError};
 use crate::tokens::keyring::{KeyRing, SharedKeyRing};
@@ -55,6 +57,14 @@ pub struct App {
     pub replay: ReplayCache,
     /// `{issuer}/token`, an accepted client-assertion audience.
     pub token_endpoint: String,
+    /// `{issuer}/introspect`, an accepted assertion audience there.
+    pub introspection_endpoint: String,
+    /// The revocation view, kept current across replicas.
+    pub revocations: Arc<Revocations>,
+    /// Our tokens already verified, by SHA-256, until they expire.
+    pub verified: VerifiedCache,
+    /// SHA-256 of the admin credential; `None` closes `/admin`.
+    pub admin_credential: Option<[u8; 32]>,
     /// This process's id in the `replicas` table.
     pub replica_id: String,
 }
@@ -105,6 +115,17 @@ impl App {
         let client_keys = ClientKeys::new(&config).map_err(StartError::Config)?;
         let replay = ReplayCache::new(store.redis.as_ref());
         let token_endpoint = format!("{}/token", config.issuer);
+        let introspection_endpoint = format!("{}/introspect", config.issuer);
+        let revocations = Arc::new(Revocations::new(
+            store.clone(),
+            Arc::clone(&clock),
+            &config.revocation,
+        ));
+        revocations.reload().await?;
+        let admin_credential = config
+            .admin
+            .as_ref()
+            .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256));
         Ok(Arc::new(Self {
             config: Arc::new(config),
             clock,
@@ -117,6 +138,10 @@ impl App {
             client_keys,
             replay,
             token_endpoint,
+            introspection_endpoint,
+            revocations,
+            verified: VerifiedCache::default(),
+            admin_credential,
             replica_id,
         }))
     }

@@ -68,6 +68,27 @@ pub enum Command {
     /// Manage client credentials.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Revoke tokens now, on every replica: one token (--jti), every token
+    /// of a user (--subject, optionally --idp), of an agent or of a client
+    /// issued up to this moment. Same logic as POST /admin/revocations.
+    Revoke {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, group = "target")]
+        jti: Option<String>,
+        #[arg(long, group = "target")]
+        subject: Option<String>,
+        /// With --subject: only tokens whose user came from this issuer.
+        #[arg(long, requires = "subject")]
+        idp: Option<String>,
+        #[arg(long, group = "target")]
+        agent: Option<String>,
+        #[arg(long, group = "target")]
+        client: Option<String>,
+        /// Recorded with the revocation.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +164,26 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check { config: path } => check(&path, clock.now()),
         Command::Keys(cmd) => keys_command(cmd, clock.now()),
         Command::Clients(ClientsCommand::NewSecret) => new_secret(),
+        Command::Revoke {
+            config,
+            jti,
+            subject,
+            idp,
+            agent,
+            client,
+            reason,
+        } => {
+            let config = Config::load(&config)?;
+            let request = crate::revoke::AdminRevocation {
+                jti,
+                subject,
+                idp,
+                agent,
+                client,
+                reason,
+            };
+            revoke(config, request, clock).await
+        }
     }
 }
 
@@ -291,6 +332,41 @@ fn keys_command(cmd: KeysCommand, now: i64) -> Result<(), CliError> {
             }
         }
     }
+    Ok(())
+}
+
+async fn revoke(
+    config: Config,
+    request: crate::revoke::AdminRevocation,
+    clock: SharedClock,
+) -> Result<(), CliError> {
+    let db_url = config
+        .storage
+        .database_url
+        .resolve()
+        .map_err(|m| CliError::Usage(format!("storage.database_url: {m}")))?;
+    let redis_url = match &config.storage.redis_url {
+        Some(s) => Some(
+            s.resolve()
+                .map_err(|m| CliError::Usage(format!("storage.redis_url: {m}")))?,
+        ),
+        None => None,
+    };
+    let store = crate::store::Store::connect(&db_url, redis_url.as_ref())
+        .await
+        .map_err(|e| CliError::Start(e.into()))?;
+    let revocations =
+        crate::revocation::Revocations::new(store, Arc::clone(&clock), &config.revocation);
+    let stored = crate::revoke::admin_revoke(&revocations, request, "cli", clock.now())
+        .await
+        .map_err(|d| CliError::Usage(d.description))?;
+    println!(
+        "revoked: {} {} (id {}); tokens issued up to {} are inactive on every replica within a second",
+        stored.kind.as_str(),
+        stored.value,
+        stored.id,
+        rfc3339(stored.revoked_at)
+    );
     Ok(())
 }
 

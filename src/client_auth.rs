@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::clock::UnixTime;
-use crate::config::{ClientAuthMethod, SecretString, UpstreamAlg};
+use crate::config::{ClientAuthMethod, ClientConfig, SecretString, UpstreamAlg};
 use crate::error::ErrorCode;
-use crate::policy::{Agent, Denial, Policy};
+use crate::policy::{Denial, Policy};
 use crate::reason::Reason;
 use crate::store::ReplayCache;
 use crate::upstream::jwks_cache::{KeyCache, KeySource};
@@ -64,14 +64,15 @@ const ASSERTION_ALGS: [UpstreamAlg; 7] = [
 impl ClientKeys {
     pub fn new(config: &crate::config::Config) -> Result<Self, String> {
         let mut by_client = HashMap::new();
-        for a in &config.agents {
-            let source = match (&a.client.jwks, &a.client.jwks_uri) {
+        let clients = config.agents.iter().map(|a| &a.client);
+        for c in clients.chain(config.introspectors.iter().map(|r| &r.client)) {
+            let source = match (&c.jwks, &c.jwks_uri) {
                 (Some(jwks), _) => KeySource::Inline(jwks.clone()),
                 (None, Some(url)) => KeySource::Jwks { url: url.clone() },
                 (None, None) => continue,
             };
             by_client.insert(
-                a.client.id.clone(),
+                c.id.clone(),
                 KeyCache::new(source, ASSERTION_ALGS.to_vec(), 30, 3_600),
             );
         }
@@ -85,14 +86,15 @@ impl ClientKeys {
 /// Where assertions may be addressed: our issuer or our token endpoint.
 pub struct Audience<'a> {
     pub issuer: &'a str,
-    pub token_endpoint: &'a str,
+    /// The endpoint the assertion is sent to.
+    pub endpoint: &'a str,
 }
 
 fn invalid_client(reason: Reason, description: impl Into<String>) -> Denial {
     Denial::new(ErrorCode::InvalidClient, reason, description)
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, data);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
@@ -105,11 +107,11 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     deprecated,
     reason = "ring's constant-time compare is the sanctioned primitive here"
 )]
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     ring::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
-fn decode_hex(h: &str) -> Option<[u8; 32]> {
+pub(crate) fn decode_hex(h: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     if h.len() != 64 {
         return None;
@@ -120,7 +122,7 @@ fn decode_hex(h: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Authenticate the client and return its agent.
+/// Authenticate the client and return its registration.
 pub async fn authenticate<'p>(
     policy: &'p Policy,
     keys: &ClientKeys,
@@ -128,7 +130,7 @@ pub async fn authenticate<'p>(
     presented: Presented,
     audience: Audience<'_>,
     now: UnixTime,
-) -> Result<&'p Agent, Denial> {
+) -> Result<&'p ClientConfig, Denial> {
     match presented {
         Presented::None => Err(invalid_client(
             Reason::ClientAuthMissing,
@@ -139,16 +141,16 @@ pub async fn authenticate<'p>(
             secret,
             method,
         } => {
-            let agent = policy.agent_by_client(&client_id);
-            let stored = agent
-                .and_then(|a| a.client.secret_sha256.as_deref())
+            let client = policy.client(&client_id);
+            let stored = client
+                .and_then(|c| c.secret_sha256.as_deref())
                 .and_then(decode_hex);
             // Compare even for an unknown client, so timing says nothing.
             let presented = sha256(secret.expose().as_bytes());
             let equal = constant_time_eq(&presented, &stored.unwrap_or([0u8; 32]));
-            let agent = agent.ok_or_else(|| unknown(&client_id))?;
-            if agent.client.auth != method {
-                return Err(wrong_method(agent));
+            let client = client.ok_or_else(|| unknown(&client_id))?;
+            if client.auth != method {
+                return Err(wrong_method(client));
             }
             if !equal || stored.is_none() {
                 return Err(invalid_client(
@@ -156,7 +158,7 @@ pub async fn authenticate<'p>(
                     "client authentication failed",
                 ));
             }
-            Ok(agent)
+            Ok(client)
         }
         Presented::Assertion {
             client_id,
@@ -176,23 +178,17 @@ pub async fn authenticate<'p>(
     }
 }
 
-fn unknown(client_id: &str) -> Denial {
-    invalid_client(
-        Reason::UnknownClient,
-        format!("client {client_id:?} is not registered"),
-    )
+/// The wire says only "failed" for an unknown client, a wrong method or a
+/// wrong secret, so answers cannot enumerate clients; the reason (audit,
+/// logs) tells them apart.
+const FAILED: &str = "client authentication failed";
+
+fn unknown(_client_id: &str) -> Denial {
+    invalid_client(Reason::UnknownClient, FAILED)
 }
 
-fn wrong_method(agent: &Agent) -> Denial {
-    let m = match agent.client.auth {
-        ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
-        ClientAuthMethod::ClientSecretPost => "client_secret_post",
-        ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
-    };
-    invalid_client(
-        Reason::WrongAuthMethod,
-        format!("client {} authenticates with {m}", agent.client.id),
-    )
+fn wrong_method(_client: &ClientConfig) -> Denial {
+    invalid_client(Reason::WrongAuthMethod, FAILED)
 }
 
 async fn verify_assertion<'p>(
@@ -203,7 +199,7 @@ async fn verify_assertion<'p>(
     assertion: &str,
     audience: &Audience<'_>,
     now: UnixTime,
-) -> Result<&'p Agent, Denial> {
+) -> Result<&'p ClientConfig, Denial> {
     let bad = |why: String| {
         invalid_client(
             Reason::BadClientAssertion,
@@ -221,11 +217,14 @@ async fn verify_assertion<'p>(
     if client_id.is_some_and(|c| c != iss) {
         return Err(bad("client_id does not match the assertion's iss".into()));
     }
-    let agent = policy.agent_by_client(iss).ok_or_else(|| unknown(iss))?;
-    if agent.client.auth != ClientAuthMethod::PrivateKeyJwt {
-        return Err(wrong_method(agent));
+    let client = policy.client(iss).ok_or_else(|| unknown(iss))?;
+    if client.auth != ClientAuthMethod::PrivateKeyJwt {
+        return Err(wrong_method(client));
     }
-    let cache = keys.by_client.get(iss).ok_or_else(|| wrong_method(agent))?;
+    let cache = keys
+        .by_client
+        .get(iss)
+        .ok_or_else(|| wrong_method(client))?;
     let key = cache
         .key(&keys.http, jws.header.kid.as_deref(), jws.header.alg, now)
         .await
@@ -236,7 +235,7 @@ async fn verify_assertion<'p>(
     verifier
         .verify(jws.signing_input.as_bytes(), &jws.signature)
         .map_err(|_| bad("the signature does not verify".into()))?;
-    let aud_ok = |a: &str| a == audience.issuer || a == audience.token_endpoint;
+    let aud_ok = |a: &str| a == audience.issuer || a == audience.endpoint;
     let aud_matches = match claims.get("aud") {
         Some(Value::String(a)) => aud_ok(a),
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(aud_ok),
@@ -245,7 +244,7 @@ async fn verify_assertion<'p>(
     if !aud_matches {
         return Err(bad(format!(
             "aud must be {} or {}",
-            audience.issuer, audience.token_endpoint
+            audience.issuer, audience.endpoint
         )));
     }
     let exp = claims
@@ -283,7 +282,7 @@ async fn verify_assertion<'p>(
             "client_assertion: this jti was already used",
         ));
     }
-    Ok(agent)
+    Ok(client)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -28,14 +28,18 @@ pub mod dev;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod introspection;
 pub mod metadata;
 pub mod policy;
 pub mod reason;
+pub mod revocation;
+pub mod revoke;
 pub mod store;
 pub mod tokens;
 pub mod upstream;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -62,6 +66,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let upkeep = tokio::spawn(app.clone().maintain());
+    let poll = tokio::spawn(Arc::clone(&app.revocations).run_poll());
+    let subscriber = tokio::spawn(Arc::clone(&app.revocations).run_subscriber());
     let router = http::router(app);
     let result = axum::serve(
         listener,
@@ -71,5 +77,7 @@ pub async fn serve(
     .await
     .map_err(StartError::Serve);
     upkeep.abort();
+    poll.abort();
+    subscriber.abort();
     result
 }

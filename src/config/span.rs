@@ -14,7 +14,7 @@ impl Span {
     pub const fn from_secs(secs: u64) -> Self {
         Self(Duration::from_secs(secs))
     }
-    pub fn as_secs(self) -> u64 {
+    pub const fn as_secs(self) -> u64 {
         self.0.as_secs()
     }
     pub fn duration(self) -> Duration {

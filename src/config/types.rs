@@ -32,6 +32,15 @@ pub struct Config {
     /// Token exchange settings.
     #[serde(default)]
     pub token_exchange: TokenExchangeConfig,
+    /// Resource servers and gateways that may call `/introspect`.
+    #[serde(default)]
+    pub introspectors: Vec<IntrospectorConfig>,
+    /// Revocation propagation and staleness.
+    #[serde(default)]
+    pub revocation: RevocationConfig,
+    /// The admin API (`/admin/...`); closed unless configured.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
     /// Set by `start-dev` only, never read from a file: allows `insecure_*`
     /// settings and the built-in dev IdP.
     #[serde(skip)]
@@ -56,6 +65,54 @@ impl Default for TokenExchangeConfig {
 
 fn default_max_delegation_depth() -> usize {
     3
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectorConfig {
+    /// How it authenticates: `client_secret_basic` or `private_key_jwt`.
+    pub client: ClientConfig,
+    /// The resource URIs it serves: a token is active for this caller only
+    /// when its `aud` is one of them.
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationConfig {
+    /// If this replica's revocation view is older than this (storage
+    /// unreachable), `/introspect` answers 503 instead of guessing.
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness: Span,
+    /// How often the view is reloaded from the database (the backstop for
+    /// missed Redis messages).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_ms: u64,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self {
+            max_staleness: default_max_staleness(),
+            poll_interval_ms: default_poll_interval(),
+        }
+    }
+}
+
+fn default_max_staleness() -> Span {
+    Span::from_secs(30)
+}
+
+fn default_poll_interval() -> u64 {
+    500
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Hex SHA-256 of the admin bearer credential
+    /// (`agent-sts clients new-secret` makes one).
+    pub credential_sha256: String,
 }
 
 fn default_listen() -> SocketAddr {

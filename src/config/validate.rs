@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use url::Url;
 
-use super::{AgentConfig, ClientAuthMethod, Config, ConfigError, Pattern, SecretSource, Span};
+use super::{
+    AgentConfig, ClientAuthMethod, ClientConfig, Config, ConfigError, Pattern, SecretSource, Span,
+};
 use super::{IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig, UpstreamKind, UpstreamUse};
 
 /// Minted tokens live 5–15 minutes (DESIGN §3).
@@ -60,6 +62,13 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     let declared = validate_resources(c, &mut e);
     validate_agents(c, &upstreams, &declared, &mut e);
     validate_scope_groups(c, &upstreams, &declared, &mut e);
+    validate_introspectors(c, &mut e);
+    if c.token_exchange.max_delegation_depth == 0 {
+        e.push(
+            "token_exchange.max_delegation_depth",
+            "must be at least 1: every OBO or hybrid token already holds one actor",
+        );
+    }
     e.0
 }
 
@@ -397,7 +406,10 @@ fn validate_agents(
 }
 
 fn validate_client(a: &AgentConfig, at: &dyn Fn(&str) -> String, e: &mut Errors) {
-    let cl = &a.client;
+    check_client(&a.client, at, e);
+}
+
+fn check_client(cl: &ClientConfig, at: &dyn Fn(&str) -> String, e: &mut Errors) {
     if !is_name(&cl.id) {
         e.push(
             at("client.id"),
@@ -491,5 +503,51 @@ fn check_group(g: &str, upstreams: &HashMap<&str, &UpstreamConfig>) -> Result<()
             "\"{upstream}\" is a workload upstream; groups come from user upstreams"
         )),
         Some(_) => Ok(()),
+    }
+}
+
+fn validate_introspectors(c: &Config, e: &mut Errors) {
+    let mut clients: HashSet<&str> = c.agents.iter().map(|a| a.client.id.as_str()).collect();
+    for (i, r) in c.introspectors.iter().enumerate() {
+        let at = |f: &str| format!("introspectors[{i}].{f}");
+        if !clients.insert(r.client.id.as_str()) {
+            e.push(
+                at("client.id"),
+                format!("\"{}\" is already another client", r.client.id),
+            );
+        }
+        if r.client.auth == ClientAuthMethod::ClientSecretPost {
+            e.push(
+                at("client.auth"),
+                "introspection clients use client_secret_basic or private_key_jwt",
+            );
+        }
+        check_client(&r.client, &at, e);
+        if r.resources.is_empty() {
+            e.push(at("resources"), "list the resources this caller serves");
+        }
+        for (j, uri) in r.resources.iter().enumerate() {
+            if !c.resources.iter().any(|res| &res.uri == uri) {
+                e.push(
+                    at(&format!("resources[{j}]")),
+                    format!("\"{uri}\" is not a declared resource"),
+                );
+            }
+        }
+    }
+    if let Some(admin) = &c.admin
+        && (admin.credential_sha256.len() != 64
+            || !admin
+                .credential_sha256
+                .chars()
+                .all(|c| c.is_ascii_hexdigit()))
+    {
+        e.push(
+            "admin.credential_sha256",
+            "must be 64 hex digits (a SHA-256)",
+        );
+    }
+    if c.revocation.poll_interval_ms == 0 || c.revocation.poll_interval_ms > 10_000 {
+        e.push("revocation.poll_interval_ms", "must be 1-10000");
     }
 }

@@ -38,6 +38,13 @@ pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
         MAX_TOKEN_TTL.as_secs() as i64,
     );
     let exp = g.not_after.map_or(now + ttl, |na| na.min(now + ttl));
+    if exp <= now {
+        return Err(Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::Expired,
+            "the presented tokens expire now; no token can be issued",
+        ));
+    }
     let mut agent = json!({ "id": g.agent.id, "pattern": pattern_name(g.pattern) });
     if let Some(t) = g.triggered_by {
         // DESIGN §1: asserted by the caller, not verified, and labelled so.

@@ -103,9 +103,9 @@ pub async fn token(
     let now = app.clock.now();
     let audience = Audience {
         issuer: &app.config.issuer,
-        token_endpoint: &app.token_endpoint,
+        endpoint: &app.token_endpoint,
     };
-    let agent = client_auth::authenticate(
+    let client = client_auth::authenticate(
         &app.policy,
         &app.client_keys,
         &app.replay,
@@ -114,6 +114,16 @@ pub async fn token(
         now,
     )
     .await?;
+    let agent = app.policy.agent_by_client(&client.id).ok_or_else(|| {
+        Denial::new(
+            ErrorCode::UnauthorizedClient,
+            Reason::PatternNotAllowed,
+            format!(
+                "client {} is not an agent: it may not obtain tokens",
+                client.id
+            ),
+        )
+    })?;
     let issued = match req.required("grant_type")? {
         GRANT_TOKEN_EXCHANGE => token_exchange::exchange(app, agent, req, now).await?,
         GRANT_CLIENT_CREDENTIALS => client_credentials::grant(app, agent, req, now)?,

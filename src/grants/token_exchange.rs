@@ -27,6 +27,28 @@ enum Subject {
     Own(OwnToken),
 }
 
+impl Subject {
+    fn exp(&self) -> UnixTime {
+        match self {
+            Self::Upstream(v) => v.expires_at,
+            Self::Own(o) => o.exp,
+        }
+    }
+}
+
+/// The IdP's clock skew may admit a token whose `exp` has just passed; we
+/// never mint from it (ours could not outlive it by even a second).
+fn not_expired(param: &str, exp: UnixTime, now: UnixTime) -> Result<(), Denial> {
+    if exp > now {
+        return Ok(());
+    }
+    Err(Denial::new(
+        ErrorCode::InvalidRequest,
+        Reason::Expired,
+        format!("{param}: the token expired {}s ago", now - exp),
+    ))
+}
+
 /// The verified actor of a hybrid exchange.
 struct Actor {
     principal: String,
@@ -68,10 +90,14 @@ pub async fn exchange(
 
     // validate
     let subject = verify(app, subject_token, "subject_token", now).await?;
+    not_expired("subject_token", subject.exp(), now)?;
     let actor = match actor_token {
         Some(t) => Some(verify_actor(app, agent, t, now).await?),
         None => None,
     };
+    if let Some(a) = &actor {
+        not_expired("actor_token", a.exp, now)?;
+    }
     let pattern = match (&subject, &actor) {
         (Subject::Upstream(v), _) if v.is_workload() => Pattern::Workload,
         (Subject::Own(o), _) if o.pattern == "workload" => Pattern::Workload,
@@ -178,6 +204,7 @@ pub async fn exchange(
                 ));
             }
             check_may_act(&o.claims, &act_sub, &act_iss)?;
+            check_chain_population(app, agent, &o)?;
             let scopes = within_subject(
                 &o,
                 decide_scopes(&app.policy, agent, None, target, requested.as_deref())?,
@@ -350,4 +377,30 @@ fn within_subject(
         ));
     }
     Ok(kept)
+}
+
+/// A chain must not let a user past the next agent's population rules. Our
+/// tokens carry the user's upstream (`idp`) but not their groups, so an
+/// agent restricted by group refuses chained tokens (fail closed).
+fn check_chain_population(app: &App, agent: &Agent, o: &OwnToken) -> Result<(), Denial> {
+    let deny = |why: String| Denial::new(ErrorCode::InvalidGrant, Reason::UserNotAllowed, why);
+    if !agent.user_groups.is_empty() {
+        return Err(deny(format!(
+            "the user is in none of agent {}'s user_groups",
+            agent.id
+        )));
+    }
+    if !agent.user_upstreams.is_empty() {
+        let upstream = o
+            .str_claim("idp")
+            .and_then(|idp| app.upstreams.name_of_issuer(idp));
+        if !upstream.is_some_and(|u| agent.user_upstreams.iter().any(|a| a == u)) {
+            return Err(deny(format!(
+                "users of {} may not use agent {}",
+                upstream.unwrap_or("an unknown upstream"),
+                agent.id
+            )));
+        }
+    }
+    Ok(())
 }

@@ -2,12 +2,15 @@
 //! extract, call one domain function, and map the result; no SQL, crypto or
 //! policy lives here.
 
+mod admin;
 mod context;
 mod dev_idp;
 mod discovery;
 mod error;
 mod form;
 mod health;
+mod introspect;
+mod revoke;
 mod token;
 
 use axum::Router;
@@ -56,7 +59,11 @@ fn routes(dev_mode: bool) -> Routes {
     .get("/.well-known/openid-configuration", discovery::metadata)
     .get("/healthz", health::healthz)
     .get("/readyz", health::readyz)
-    .post("/token", token::token);
+    .post("/token", token::token)
+    .post("/introspect", introspect::introspect)
+    .post("/revoke", revoke::revoke)
+    .post("/admin/revocations", admin::create)
+    .get("/admin/revocations", admin::list);
     if dev_mode { dev_idp::add(r) } else { r }
 }
 

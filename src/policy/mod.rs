@@ -116,10 +116,24 @@ fn split_group(g: &str) -> Option<(String, String)> {
         .map(|(u, g)| (u.to_string(), g.to_string()))
 }
 
+/// A resource server or gateway that may call `/introspect`.
+#[derive(Debug)]
+pub struct Introspector {
+    pub client: ClientConfig,
+    pub resources: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Agent(usize),
+    Introspector(usize),
+}
+
 #[derive(Debug)]
 pub struct Policy {
     agents: Vec<Agent>,
-    by_client: HashMap<String, usize>,
+    introspectors: Vec<Introspector>,
+    by_client: HashMap<String, Role>,
     /// resource URI → its scopes
     resources: HashMap<String, HashSet<String>>,
     /// scope → the (upstream, group) pairs that hold it
@@ -130,10 +144,24 @@ pub struct Policy {
 impl Policy {
     pub fn new(config: &Config) -> Self {
         let agents: Vec<Agent> = config.agents.iter().map(Agent::new).collect();
+        let introspectors: Vec<Introspector> = config
+            .introspectors
+            .iter()
+            .map(|r| Introspector {
+                client: r.client.clone(),
+                resources: r.resources.iter().cloned().collect(),
+            })
+            .collect();
         let by_client = agents
             .iter()
             .enumerate()
-            .map(|(i, a)| (a.client.id.clone(), i))
+            .map(|(i, a)| (a.client.id.clone(), Role::Agent(i)))
+            .chain(
+                introspectors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.client.id.clone(), Role::Introspector(i))),
+            )
             .collect();
         let resources = config
             .resources
@@ -152,6 +180,7 @@ impl Policy {
             .collect();
         Self {
             agents,
+            introspectors,
             by_client,
             resources,
             holders,
@@ -160,7 +189,25 @@ impl Policy {
     }
 
     pub fn agent_by_client(&self, client_id: &str) -> Option<&Agent> {
-        self.by_client.get(client_id).map(|&i| &self.agents[i])
+        match self.by_client.get(client_id)? {
+            Role::Agent(i) => self.agents.get(*i),
+            Role::Introspector(_) => None,
+        }
+    }
+
+    pub fn introspector_by_client(&self, client_id: &str) -> Option<&Introspector> {
+        match self.by_client.get(client_id)? {
+            Role::Introspector(i) => self.introspectors.get(*i),
+            Role::Agent(_) => None,
+        }
+    }
+
+    /// Any registered client: an agent's or an introspector's.
+    pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
+        match self.by_client.get(client_id)? {
+            Role::Agent(i) => self.agents.get(*i).map(|a| &a.client),
+            Role::Introspector(i) => self.introspectors.get(*i).map(|r| &r.client),
+        }
     }
 
     pub fn resource_scopes(&self, uri: &str) -> Option<&HashSet<String>> {

@@ -16,6 +16,7 @@
 mod postgres;
 mod redis_store;
 mod replay;
+mod revocations;
 mod sqlite;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use crate::config::SecretString;
 
 pub use redis_store::RedisStore;
 pub use replay::ReplayCache;
+pub use revocations::{Revocation, RevocationKind};
 
 /// How long start-up and readiness checks wait for a backend.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,6 +98,35 @@ impl Database {
         }
     }
 
+    /// Store a revocation; returns it with its id.
+    pub async fn insert_revocation(&self, r: &Revocation) -> Result<Revocation, StoreError> {
+        let id = match self {
+            Self::Sqlite(s) => s.insert_revocation(r).await?,
+            Self::Postgres(s) => s.insert_revocation(r).await?,
+        };
+        Ok(Revocation { id, ..r.clone() })
+    }
+
+    /// Revocations with an id above `after` that have not expired at `now`.
+    pub async fn revocations_after(
+        &self,
+        after: i64,
+        now: UnixTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.revocations_after(after, now).await,
+            Self::Postgres(s) => s.revocations_after(after, now).await,
+        }
+    }
+
+    /// Delete revocations that no longer cover any valid token.
+    pub async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.prune_revocations(now).await,
+            Self::Postgres(s) => s.prune_revocations(now).await,
+        }
+    }
+
     /// Replicas seen at or after `since`, as (id, version, last_seen).
     pub async fn replicas_since(
         &self,
@@ -141,6 +172,29 @@ pub(crate) fn describe_url(raw: &str) -> String {
         ),
         Err(_) => "the configured URL".into(),
     }
+}
+
+/// A revocation row as both backends read it.
+fn revocation_from_row<R>(row: &R) -> Result<Revocation, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let kind: String = row.try_get("kind")?;
+    Ok(Revocation {
+        id: row.try_get("id")?,
+        kind: RevocationKind::parse(&kind)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown revocation kind {kind}").into()))?,
+        value: row.try_get("value")?,
+        idp: row.try_get("idp")?,
+        revoked_at: row.try_get("revoked_at")?,
+        expires_at: row.try_get("expires_at")?,
+        actor: row.try_get("actor")?,
+        reason: row.try_get("reason")?,
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::config::SecretString;
 
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     conn: ConnectionManager,
     target: String,
 }
@@ -30,11 +31,15 @@ impl RedisStore {
             cause,
         };
         let client = redis::Client::open(url.expose()).map_err(|e| connect_error(e.to_string()))?;
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client))
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client.clone()))
             .await
             .map_err(|_| connect_error(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| connect_error(e.to_string()))?;
-        let store = Self { conn, target };
+        let store = Self {
+            client,
+            conn,
+            target,
+        };
         store.ping().await?;
         Ok(store)
     }
@@ -70,5 +75,42 @@ impl RedisStore {
             .await
             .map_err(|e| StoreError::Redis(e.to_string()))?;
         Ok(answer.is_some())
+    }
+
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Redis(e.to_string()))
+    }
+
+    /// Deliver every message on `channel` to `on_message` until the
+    /// connection drops; the caller reconnects.
+    pub async fn subscribe(
+        &self,
+        channel: &str,
+        mut on_message: impl FnMut(String),
+    ) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        let mut pubsub = self
+            .client
+            .get_async_pubsub()
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        pubsub
+            .subscribe(channel)
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            if let Ok(payload) = msg.get_payload::<String>() {
+                on_message(payload);
+            }
+        }
+        Err(StoreError::Redis("the subscription ended".into()))
     }
 }

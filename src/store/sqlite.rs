@@ -5,6 +5,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use super::Revocation;
 use super::{CONNECT_TIMEOUT, StoreError};
 use crate::clock::UnixTime;
 
@@ -85,5 +86,49 @@ impl SqliteStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
+    }
+
+    pub async fn insert_revocation(&self, r: &Revocation) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO revocations (kind, value, idp, revoked_at, expires_at, actor, reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        )
+        .bind(r.kind.as_str())
+        .bind(&r.value)
+        .bind(&r.idp)
+        .bind(r.revoked_at)
+        .bind(r.expires_at)
+        .bind(&r.actor)
+        .bind(&r.reason)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    pub async fn revocations_after(
+        &self,
+        after: i64,
+        now: UnixTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, value, idp, revoked_at, expires_at, actor, reason FROM revocations \
+             WHERE id > ?1 AND expires_at > ?2 ORDER BY id",
+        )
+        .bind(after)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(super::revocation_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revocations WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

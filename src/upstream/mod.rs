@@ -326,6 +326,11 @@ impl UpstreamRegistry {
             .collect()
     }
 
+    /// The configured name of the upstream that issues as `iss`.
+    pub fn name_of_issuer(&self, iss: &str) -> Option<&str> {
+        self.find(iss).map(|(u, _)| &*u.name)
+    }
+
     pub fn allowed_algorithms(&self, name: &str) -> Option<&[UpstreamAlg]> {
         self.upstreams
             .iter()

@@ -14,4 +14,5 @@ mod keys;
 mod openapi;
 mod routing;
 mod start_dev;
+mod token;
 mod upstream;

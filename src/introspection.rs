@@ -1,0 +1,184 @@
+//! RFC 7662 introspection of our own tokens, for the resource servers and
+//! gateways registered as introspectors.
+//!
+//! A token is active for a caller only when our signature verifies, it is
+//! unexpired, not revoked, and its `aud` is one of the caller's resources;
+//! anything else is exactly `{"active": false}`, so a caller learns nothing
+//! about tokens that are not for it. Verified tokens are cached by the
+//! SHA-256 of the token until their `exp` (no signature work on a repeat);
+//! the revocation check is made on every call against the in-memory view.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value, json};
+
+use crate::app::App;
+use crate::clock::UnixTime;
+use crate::policy::Introspector;
+use crate::revocation::{Stale, TokenRef};
+use crate::tokens::own::verify_own;
+
+const CACHE_MAX_ENTRIES: usize = 200_000;
+
+/// A verified token of ours and its precomputed active answer.
+#[derive(Debug)]
+pub struct Verified {
+    pub jti: String,
+    pub sub: String,
+    pub aud: String,
+    pub idp: Option<String>,
+    pub agent: String,
+    pub client: String,
+    pub iat: UnixTime,
+    pub exp: UnixTime,
+    /// `{"active": true, ...}`, serialised once.
+    pub active_body: Arc<str>,
+    pub active: Map<String, Value>,
+}
+
+impl Verified {
+    fn token_ref(&self) -> TokenRef<'_> {
+        TokenRef {
+            jti: &self.jti,
+            sub: &self.sub,
+            idp: self.idp.as_deref(),
+            agent: &self.agent,
+            client: &self.client,
+            iat: self.iat,
+        }
+    }
+}
+
+pub enum Outcome {
+    Active(Arc<Verified>),
+    Inactive,
+}
+
+#[derive(Debug, Default)]
+pub struct VerifiedCache {
+    map: RwLock<HashMap<[u8; 32], Arc<Verified>>>,
+}
+
+impl VerifiedCache {
+    fn get(&self, key: &[u8; 32], now: UnixTime) -> Option<Arc<Verified>> {
+        let map = self.map.read().ok()?;
+        map.get(key).filter(|v| v.exp > now).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], v: Arc<Verified>, now: UnixTime) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= CACHE_MAX_ENTRIES {
+                map.retain(|_, v| v.exp > now);
+                if map.len() >= CACHE_MAX_ENTRIES {
+                    map.clear();
+                }
+            }
+            map.insert(key, v);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Is `token` active for `caller`? `Err(Stale)` when the revocation view
+/// is too old to answer.
+pub fn introspect(
+    app: &App,
+    caller: &Introspector,
+    token: &str,
+    now: UnixTime,
+) -> Result<Outcome, Stale> {
+    let key = digest(token);
+    let verified = match app.verified.get(&key, now) {
+        Some(v) => v,
+        None => {
+            // Invalid tokens are not cached: they would let anyone fill memory.
+            let Some(v) = verify(app, token, now) else {
+                return Ok(Outcome::Inactive);
+            };
+            let v = Arc::new(v);
+            app.verified.put(key, Arc::clone(&v), now);
+            v
+        }
+    };
+    if !caller.resources.contains(&verified.aud) {
+        return Ok(Outcome::Inactive);
+    }
+    if app.revocations.check(&verified.token_ref(), now)? {
+        return Ok(Outcome::Inactive);
+    }
+    Ok(Outcome::Active(verified))
+}
+
+fn verify(app: &App, token: &str, now: UnixTime) -> Option<Verified> {
+    let own = verify_own(&app.keys.current(), &app.config.issuer, token, now).ok()?;
+    let c = &own.claims;
+    let text = |n: &str| c.get(n).and_then(Value::as_str).map(str::to_string);
+    let mut active = Map::new();
+    active.insert("active".into(), json!(true));
+    for name in [
+        "scope",
+        "client_id",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+    ] {
+        if let Some(v) = c.get(name) {
+            active.insert(name.into(), v.clone());
+        }
+    }
+    active.insert("token_type".into(), json!("Bearer"));
+    for name in ["act", "urn:agent", "idp", "tid"] {
+        if let Some(v) = c.get(name) {
+            active.insert(name.into(), v.clone());
+        }
+    }
+    let body: Arc<str> = Value::Object(active.clone()).to_string().into();
+    Some(Verified {
+        jti: text("jti")?,
+        aud: text("aud")?,
+        idp: text("idp"),
+        client: text("client_id")?,
+        iat: c.get("iat").and_then(Value::as_i64)?,
+        exp: own.exp,
+        agent: own.agent_id,
+        sub: own.sub,
+        active_body: body,
+        active,
+    })
+}
+
+/// RFC 9701: the answer as a JWT signed by us, for `aud` = the caller.
+pub fn signed_answer(app: &App, caller: &str, outcome: &Outcome, now: UnixTime) -> Option<String> {
+    let answer = match outcome {
+        Outcome::Active(v) => Value::Object(v.active.clone()),
+        Outcome::Inactive => json!({ "active": false }),
+    };
+    let claims = json!({
+        "iss": app.config.issuer,
+        "aud": caller,
+        "iat": now,
+        "token_introspection": answer,
+    });
+    let ring = app.keys.current();
+    let key = ring.signer(now)?;
+    crate::tokens::sign_jwt(key, "token-introspection+jwt", &claims).ok()
+}

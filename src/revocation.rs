@@ -1,0 +1,355 @@
+//! Revocation that every replica honours within a second.
+//!
+//! The database holds every revocation; each replica keeps a view of them
+//! in memory, so checking a token makes no network round trip. The view is
+//! kept current three ways: a revocation made here is applied at once; with
+//! Redis, every revocation is published and every replica applies it as it
+//! arrives; and every `poll_interval` the view reloads new rows from the
+//! database (the backstop for a missed message, and all there is without
+//! Redis). When the last successful reload is older than `max_staleness`,
+//! [`Revocations::check`] says so and introspection answers 503 rather than
+//! calling a possibly revoked token active.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::clock::{SharedClock, UnixTime};
+use crate::config::{MAX_TOKEN_TTL, RevocationConfig};
+use crate::store::{Revocation, RevocationKind, Store, StoreError};
+
+const CHANNEL: &str = "agent-sts:revocations";
+/// Rows re-read behind the highest id seen: PostgreSQL sequence values can
+/// commit out of order, so a lower id may become visible after a higher one.
+const LOOKBACK_ROWS: i64 = 1_000;
+/// How long a subject/agent/client revocation must live: every token it
+/// covers was issued at or before it and lives at most 15 min (+ skew).
+pub const COVER_SECONDS: i64 = MAX_TOKEN_TTL.as_secs() as i64 + 60;
+
+/// What a token needs to be checked against the view.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRef<'a> {
+    pub jti: &'a str,
+    pub sub: &'a str,
+    pub idp: Option<&'a str>,
+    pub agent: &'a str,
+    pub client: &'a str,
+    pub iat: UnixTime,
+}
+
+#[derive(Debug, Default)]
+struct View {
+    jti: HashMap<String, UnixTime>,
+    /// value → (idp filter, revoked_at, expires_at)
+    subject: HashMap<String, Vec<(Option<String>, UnixTime, UnixTime)>>,
+    agent: HashMap<String, (UnixTime, UnixTime)>,
+    client: HashMap<String, (UnixTime, UnixTime)>,
+    /// Row ids applied, with their expiry, so a re-read is a no-op.
+    applied: HashMap<i64, UnixTime>,
+    max_id: i64,
+    /// Last successful reload from the database.
+    synced_at: Option<UnixTime>,
+}
+
+impl View {
+    fn apply(&mut self, r: &Revocation) {
+        if r.id != 0 {
+            if self.applied.insert(r.id, r.expires_at).is_some() {
+                return;
+            }
+            self.max_id = self.max_id.max(r.id);
+        }
+        let later = |slot: &mut (UnixTime, UnixTime)| {
+            slot.0 = slot.0.max(r.revoked_at);
+            slot.1 = slot.1.max(r.expires_at);
+        };
+        match r.kind {
+            RevocationKind::Jti => {
+                self.jti.insert(r.value.clone(), r.expires_at);
+            }
+            RevocationKind::Subject => self.subject.entry(r.value.clone()).or_default().push((
+                r.idp.clone(),
+                r.revoked_at,
+                r.expires_at,
+            )),
+            RevocationKind::Agent => later(self.agent.entry(r.value.clone()).or_insert((0, 0))),
+            RevocationKind::Client => later(self.client.entry(r.value.clone()).or_insert((0, 0))),
+        }
+    }
+
+    fn is_revoked(&self, t: &TokenRef<'_>) -> bool {
+        self.jti.contains_key(t.jti)
+            || self.agent.get(t.agent).is_some_and(|(at, _)| t.iat <= *at)
+            || self
+                .client
+                .get(t.client)
+                .is_some_and(|(at, _)| t.iat <= *at)
+            || self.subject.get(t.sub).is_some_and(|rs| {
+                rs.iter().any(|(idp, at, _)| {
+                    t.iat <= *at && idp.as_deref().is_none_or(|i| Some(i) == t.idp)
+                })
+            })
+    }
+
+    fn prune(&mut self, now: UnixTime) {
+        self.jti.retain(|_, exp| *exp > now);
+        self.subject.retain(|_, rs| {
+            rs.retain(|(_, _, exp)| *exp > now);
+            !rs.is_empty()
+        });
+        self.agent.retain(|_, (_, exp)| *exp > now);
+        self.client.retain(|_, (_, exp)| *exp > now);
+        self.applied.retain(|_, exp| *exp > now);
+    }
+
+    fn len(&self) -> usize {
+        self.jti.len()
+            + self.subject.values().map(Vec::len).sum::<usize>()
+            + self.agent.len()
+            + self.client.len()
+    }
+}
+
+/// The view is older than the bound: answer 503, not a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stale {
+    pub age_seconds: Option<i64>,
+}
+
+pub struct Revocations {
+    view: RwLock<View>,
+    store: Store,
+    clock: SharedClock,
+    max_staleness: i64,
+    poll: Duration,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocations")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Revocations {
+    pub fn new(store: Store, clock: SharedClock, config: &RevocationConfig) -> Self {
+        Self {
+            view: RwLock::new(View::default()),
+            store,
+            clock,
+            max_staleness: config.max_staleness.as_secs() as i64,
+            poll: Duration::from_millis(config.poll_interval_ms),
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&View) -> T) -> T {
+        match self.view.read() {
+            Ok(v) => f(&v),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut View) -> T) -> T {
+        match self.view.write() {
+            Ok(mut v) => f(&mut v),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.read(View::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Is the token revoked? `Err(Stale)` when the view cannot be trusted.
+    pub fn check(&self, t: &TokenRef<'_>, now: UnixTime) -> Result<bool, Stale> {
+        self.read(|v| match v.synced_at {
+            Some(at) if now - at <= self.max_staleness => Ok(v.is_revoked(t)),
+            at => Err(Stale {
+                age_seconds: at.map(|a| now - a),
+            }),
+        })
+    }
+
+    /// Make a revocation durable, apply it here, and tell the other replicas.
+    pub async fn revoke(&self, r: Revocation) -> Result<Revocation, StoreError> {
+        let stored = self.store.db.insert_revocation(&r).await?;
+        self.write(|v| v.apply(&stored));
+        if let Some(redis) = &self.store.redis {
+            let payload =
+                serde_json::to_string(&stored).map_err(|e| StoreError::Query(e.to_string()))?;
+            if let Err(e) = redis.publish(CHANNEL, &payload).await {
+                // The database poll still carries it to every replica.
+                tracing::warn!(error = %e, "revocation publish failed; replicas will see it at their next poll");
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Read new rows from the database and mark the view fresh.
+    pub async fn reload(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let after = self.read(|v| (v.max_id - LOOKBACK_ROWS).max(0));
+        let rows = self.store.db.revocations_after(after, now).await?;
+        let n = rows.len();
+        self.write(|v| {
+            for r in &rows {
+                v.apply(r);
+            }
+            v.prune(now);
+            v.synced_at = Some(now);
+        });
+        Ok(n)
+    }
+
+    /// Poll the database until the process stops; prune old rows now and then.
+    pub async fn run_poll(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_prune = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "revocation reload failed");
+            }
+            let now = self.clock.now();
+            if now - last_prune >= 60 {
+                last_prune = now;
+                if let Err(e) = self.store.db.prune_revocations(now).await {
+                    tracing::warn!(error = %e, "revocation prune failed");
+                }
+            }
+        }
+    }
+
+    /// Apply revocations published by other replicas as they arrive.
+    pub async fn run_subscriber(self: Arc<Self>) {
+        let Some(redis) = self.store.redis.clone() else {
+            return;
+        };
+        loop {
+            let result = redis
+                .subscribe(CHANNEL, |payload| {
+                    match serde_json::from_str::<Revocation>(&payload) {
+                        Ok(r) => self.write(|v| v.apply(&r)),
+                        Err(e) => tracing::warn!(error = %e, "unreadable revocation message"),
+                    }
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "revocation subscription lost; retrying");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Load a revocation into this view only (benchmarks, tests).
+    pub fn apply_local(&self, r: &Revocation) {
+        self.write(|v| v.apply(r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(
+        id: i64,
+        kind: RevocationKind,
+        value: &str,
+        idp: Option<&str>,
+        at: UnixTime,
+    ) -> Revocation {
+        Revocation {
+            id,
+            kind,
+            value: value.into(),
+            idp: idp.map(str::to_string),
+            revoked_at: at,
+            expires_at: at + COVER_SECONDS,
+            actor: "test".into(),
+            reason: None,
+        }
+    }
+
+    fn token(iat: UnixTime) -> TokenRef<'static> {
+        TokenRef {
+            jti: "j1",
+            sub: "alice",
+            idp: Some("https://okta"),
+            agent: "bot",
+            client: "bot-client",
+            iat,
+        }
+    }
+
+    #[test]
+    fn each_kind_covers_tokens_issued_at_or_before_it() {
+        let cases = [
+            (rev(1, RevocationKind::Jti, "j1", None, 100), 500, true),
+            (rev(1, RevocationKind::Jti, "j2", None, 100), 50, false),
+            (
+                rev(1, RevocationKind::Subject, "alice", None, 100),
+                100,
+                true,
+            ),
+            (
+                rev(1, RevocationKind::Subject, "alice", None, 100),
+                101,
+                false,
+            ),
+            (
+                rev(
+                    1,
+                    RevocationKind::Subject,
+                    "alice",
+                    Some("https://okta"),
+                    100,
+                ),
+                90,
+                true,
+            ),
+            (
+                rev(
+                    1,
+                    RevocationKind::Subject,
+                    "alice",
+                    Some("https://entra"),
+                    100,
+                ),
+                90,
+                false,
+            ),
+            (rev(1, RevocationKind::Subject, "bob", None, 100), 90, false),
+            (rev(1, RevocationKind::Agent, "bot", None, 100), 90, true),
+            (rev(1, RevocationKind::Agent, "other", None, 100), 90, false),
+            (
+                rev(1, RevocationKind::Client, "bot-client", None, 100),
+                90,
+                true,
+            ),
+        ];
+        for (r, iat, want) in cases {
+            let mut v = View::default();
+            v.apply(&r);
+            assert_eq!(v.is_revoked(&token(iat)), want, "{r:?} iat {iat}");
+        }
+    }
+
+    #[test]
+    fn re_reading_a_row_is_a_no_op_and_pruning_drops_expired_rows() {
+        let mut v = View::default();
+        let r = rev(7, RevocationKind::Subject, "alice", None, 100);
+        v.apply(&r);
+        v.apply(&r);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v.max_id, 7);
+        v.prune(100 + COVER_SECONDS);
+        assert_eq!(v.len(), 0);
+        assert!(!v.is_revoked(&token(50)));
+    }
+}

@@ -1,0 +1,179 @@
+//! Revoking: RFC 7009 `/revoke` by the client a token was issued to, and
+//! the admin API / CLI by jti, subject (+ upstream), agent or client.
+
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::clock::UnixTime;
+use crate::config::ClientConfig;
+use crate::error::ErrorCode;
+use crate::policy::Denial;
+use crate::reason::Reason;
+use crate::revocation::{COVER_SECONDS, Revocations};
+use crate::store::{Revocation, RevocationKind};
+use crate::tokens::own::verify_own;
+
+fn unavailable(e: impl std::fmt::Display) -> Denial {
+    tracing::error!(error = %e, "revocation could not be stored");
+    Denial::new(
+        ErrorCode::TemporarilyUnavailable,
+        Reason::BadRequest,
+        "the revocation could not be stored; try again",
+    )
+}
+
+/// RFC 7009 §2.1. Unknown, invalid and expired tokens are answered `Ok`
+/// (§2.2: nothing to do); refresh tokens are not ours to revoke.
+pub async fn revoke_token(
+    app: &App,
+    client: &ClientConfig,
+    token: &str,
+    hint: Option<&str>,
+    now: UnixTime,
+) -> Result<(), Denial> {
+    if hint == Some("refresh_token") {
+        return Err(Denial::new(
+            ErrorCode::UnsupportedTokenType,
+            Reason::BadRequest,
+            "agent-sts issues no refresh tokens",
+        ));
+    }
+    let Ok(own) = verify_own(&app.keys.current(), &app.config.issuer, token, now) else {
+        return Ok(());
+    };
+    if own.str_claim("client_id") != Some(client.id.as_str()) {
+        return Err(Denial::new(
+            ErrorCode::UnauthorizedClient,
+            Reason::BadRequest,
+            "the token was not issued to this client",
+        ));
+    }
+    let jti = own.str_claim("jti").unwrap_or_default().to_string();
+    app.revocations
+        .revoke(Revocation {
+            id: 0,
+            kind: RevocationKind::Jti,
+            value: jti,
+            idp: None,
+            revoked_at: now,
+            expires_at: own.exp,
+            actor: format!("client:{}", client.id),
+            reason: Some("revoked by its client (RFC 7009)".into()),
+        })
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// What an administrator revokes: exactly one of the four.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRevocation {
+    #[serde(default)]
+    pub jti: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// With `subject`: only tokens whose user came from this upstream issuer.
+    #[serde(default)]
+    pub idp: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub client: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl AdminRevocation {
+    /// The row to store: every token covered was issued at or before `now`.
+    pub fn into_revocation(self, actor: &str, now: UnixTime) -> Result<Revocation, String> {
+        let picked: Vec<(RevocationKind, String)> = [
+            (RevocationKind::Jti, self.jti),
+            (RevocationKind::Subject, self.subject),
+            (RevocationKind::Agent, self.agent),
+            (RevocationKind::Client, self.client),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect();
+        let [(kind, value)] = <[_; 1]>::try_from(picked)
+            .map_err(|_| "name exactly one of jti, subject, agent, client".to_string())?;
+        if self.idp.is_some() && kind != RevocationKind::Subject {
+            return Err("idp goes with subject only".into());
+        }
+        if value.len() > 512 {
+            return Err("the value is longer than 512 characters".into());
+        }
+        Ok(Revocation {
+            id: 0,
+            kind,
+            value,
+            idp: self.idp,
+            revoked_at: now,
+            expires_at: now + COVER_SECONDS,
+            actor: actor.into(),
+            reason: self.reason,
+        })
+    }
+}
+
+/// Admin API and CLI: store the revocation and propagate it.
+pub async fn admin_revoke(
+    revocations: &Revocations,
+    request: AdminRevocation,
+    actor: &str,
+    now: UnixTime,
+) -> Result<Revocation, Denial> {
+    let r = request
+        .into_revocation(actor, now)
+        .map_err(|m| Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, m))?;
+    revocations.revoke(r).await.map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(
+        jti: Option<&str>,
+        subject: Option<&str>,
+        idp: Option<&str>,
+        agent: Option<&str>,
+    ) -> AdminRevocation {
+        AdminRevocation {
+            jti: jti.map(Into::into),
+            subject: subject.map(Into::into),
+            idp: idp.map(Into::into),
+            agent: agent.map(Into::into),
+            client: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn exactly_one_target() {
+        let r = req(None, Some("alice"), Some("https://okta"), None)
+            .into_revocation("admin", 100)
+            .unwrap();
+        assert_eq!(
+            (r.kind, r.value.as_str(), r.idp.as_deref()),
+            (RevocationKind::Subject, "alice", Some("https://okta"))
+        );
+        assert_eq!((r.revoked_at, r.expires_at), (100, 100 + COVER_SECONDS));
+        for bad in [
+            req(None, None, None, None),
+            req(Some("j"), None, None, Some("bot")),
+        ] {
+            assert_eq!(
+                bad.into_revocation("admin", 1).unwrap_err(),
+                "name exactly one of jti, subject, agent, client"
+            );
+        }
+        assert_eq!(
+            req(None, None, Some("https://okta"), Some("bot"))
+                .into_revocation("admin", 1)
+                .unwrap_err(),
+            "idp goes with subject only"
+        );
+    }
+}

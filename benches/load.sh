@@ -15,7 +15,9 @@ PEER="${PEER_DIR:-$ROOT/../shared/bench-peer}"
 WORKDIR="${WORKDIR:-/tmp/perf/peer}"
 STS_DIR="${STS_DIR:-/tmp/perf/sts}"
 TARGETS="${TARGETS:-sts peer}"
-SCENARIOS="${SCENARIOS:-token_exchange token_cc_jwt jwks}"
+SCENARIOS="${SCENARIOS:-token_exchange token_cc_jwt introspect_jwt jwks}"
+# Live revocations loaded before the run (issue 5 measures with 100000).
+REVOCATIONS="${REVOCATIONS:-100000}"
 STS_PORT="${STS_PORT:-8180}"
 JWKS_PORT="${JWKS_PORT:-8189}"
 RESOURCE="https://mcp.bench.example"
@@ -44,6 +46,7 @@ if [[ " $TARGETS " == *" sts "* ]]; then
   (cd "$WORKDIR" && exec python3 -m http.server "$JWKS_PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
   pids+=($!)
   secret_hash=$(printf '%s' 'bench-secret-0123456789abcdef' | sha256sum | cut -d' ' -f1)
+  gateway_hash=$(printf '%s' 'bench-gateway-secret' | sha256sum | cut -d' ' -f1)
   cat > "$STS_DIR/agent-sts.toml" <<TOML
 issuer = "http://127.0.0.1:$STS_PORT"
 listen = "127.0.0.1:$STS_PORT"
@@ -69,13 +72,32 @@ required_scopes = ["orders:read"]
 client = { id = "bench-client", auth = "client_secret_basic", secret_sha256 = "$secret_hash" }
 [scope_groups]
 "orders:read" = ["okta-bench:*"]
+[[introspectors]]
+resources = ["$RESOURCE"]
+client = { id = "bench-gateway", auth = "client_secret_basic", secret_sha256 = "$gateway_hash" }
 TOML
   "$BIN" keys generate --dir "$STS_DIR/keys" >/dev/null
   RUST_LOG="${BENCH_RUST_LOG:-info}" taskset -c 0 "$BIN" serve --config "$STS_DIR/agent-sts.toml" 2>"$STS_DIR/server.log" &
   sts_pid=$!
   pids+=("$sts_pid")
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$STS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+  if [ "$REVOCATIONS" -gt 0 ] && [ -z "${BENCH_DATABASE_URL:-}" ]; then
+    # Subject revocations of other users: the view holds them all, none matches.
+    python3 - "$STS_DIR/bench.db" "$REVOCATIONS" <<'PY'
+import sqlite3, sys, time
+db, n = sys.argv[1], int(sys.argv[2])
+now = int(time.time())
+con = sqlite3.connect(db)
+con.executemany(
+    "INSERT INTO revocations (kind, value, idp, revoked_at, expires_at, actor) VALUES ('subject', ?, NULL, ?, ?, 'bench')",
+    ((f"00u-revoked-{i}", now, now + 960) for i in range(n)))
+con.commit()
+PY
+    sleep 2  # the next poll loads them
+    echo "revocations loaded: $REVOCATIONS; RSS now $(awk '/VmRSS/{print $2, $3}' "/proc/$sts_pid/status")"
+  fi
   TARGET=sts BASE_URL="http://127.0.0.1:$STS_PORT" SERVER_PID="$sts_pid" TX_AUDIENCE="$RESOURCE" \
+    INTROSPECT_BASIC_AUTH="Basic $(printf '%s' 'bench-gateway:bench-gateway-secret' | base64 -w0)" \
     TOKEN_PATH=/token INTROSPECT_JWT_PATH=/introspect JWKS_PATH=/.well-known/jwks.json \
     CC_BODY="grant_type=client_credentials&resource=https%3A%2F%2Fmcp.bench.example&scope=orders%3Aread" \
     SCENARIOS="$SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/run.log"

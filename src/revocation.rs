@@ -21,7 +21,9 @@ use crate::store::{Revocation, RevocationKind, Store, StoreError};
 const CHANNEL: &str = "agent-sts:revocations";
 /// Rows re-read behind the highest id seen: PostgreSQL sequence values can
 /// commit out of order, so a lower id may become visible after a higher one.
-const LOOKBACK_ROWS: i64 = 1_000;
+const LOOKBACK_ROWS: i64 = 64;
+/// The view drops expired entries this often (a pass over every entry).
+const PRUNE_EVERY: i64 = 10;
 /// How long a subject/agent/client revocation must live: every token it
 /// covers was issued at or before it and lives at most 15 min (+ skew).
 pub const COVER_SECONDS: i64 = MAX_TOKEN_TTL.as_secs() as i64 + 60;
@@ -49,6 +51,7 @@ struct View {
     max_id: i64,
     /// Last successful reload from the database.
     synced_at: Option<UnixTime>,
+    pruned_at: UnixTime,
 }
 
 impl View {
@@ -200,7 +203,10 @@ impl Revocations {
             for r in &rows {
                 v.apply(r);
             }
-            v.prune(now);
+            if now - v.pruned_at >= PRUNE_EVERY {
+                v.prune(now);
+                v.pruned_at = now;
+            }
             v.synced_at = Some(now);
         });
         Ok(n)

@@ -85,6 +85,15 @@ impl Database {
         }
     }
 
+    /// Close the pool: every later query fails. For shutdown, and for
+    /// fault tests that need storage to become unreachable.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+
     /// Record this process as a live replica (insert, or refresh last_seen).
     pub async fn register_replica(
         &self,

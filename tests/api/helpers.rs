@@ -35,6 +35,11 @@ pub struct Options {
     pub clock: FrozenClock,
     pub alg: SigningAlg,
     pub dev: bool,
+    /// Share another app's database and keys (a second replica).
+    pub replica_of: Option<(String, PathBuf)>,
+    /// Leave Redis out even when the tests have it (a replica that misses
+    /// every published message and must converge by polling).
+    pub without_redis: bool,
 }
 
 impl Default for Options {
@@ -44,6 +49,8 @@ impl Default for Options {
             clock: FrozenClock::at(SystemClock.now()),
             alg: SigningAlg::Es256,
             dev: false,
+            replica_of: None,
+            without_redis: false,
         }
     }
 }
@@ -61,6 +68,15 @@ impl Options {
         self.alg = alg;
         self
     }
+    /// A second replica of `other`: same database, same key folder.
+    pub fn replica_of(mut self, other: &TestApp) -> Self {
+        self.replica_of = Some((other.database_url.clone(), other.keys_dir.clone()));
+        self
+    }
+    pub fn without_redis(mut self) -> Self {
+        self.without_redis = true;
+        self
+    }
 }
 
 pub struct TestApp {
@@ -73,6 +89,8 @@ pub struct TestApp {
     /// The first signing key, generated at start.
     pub kid: String,
     pub dir: TempDir,
+    /// The database this app uses (a replica can share it).
+    pub database_url: String,
     /// Dropping it stops the server.
     _shutdown: oneshot::Sender<()>,
 }
@@ -116,11 +134,21 @@ pub async fn spawn_dev_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys_dir = dir.path().join("keys");
     let now = options.clock.now();
-    let kid = keys::generate_first(&keys_dir, options.alg, now)
-        .expect("generate the first signing key")
-        .kid;
+    let (keys_dir, kid) = match &options.replica_of {
+        Some((_, keys_dir)) => {
+            let ring = agent_sts::tokens::keyring::KeyRing::new(keys::load_dir(keys_dir).expect("shared keys"));
+            let kid = ring.signer(now).expect("an active shared key").kid.clone();
+            (keys_dir.clone(), kid)
+        }
+        None => {
+            let keys_dir = dir.path().join("keys");
+            let kid = keys::generate_first(&keys_dir, options.alg, now)
+                .expect("generate the first signing key")
+                .kid;
+            (keys_dir, kid)
+        }
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let base = format!("http://{addr}");
@@ -135,9 +163,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         );
         Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("test policy: {e}"))
     };
-    config.storage.database_url = SecretSource::Literal(database_url(dir.path()).await);
+    let database_url = match &options.replica_of {
+        Some((url, _)) => url.clone(),
+        None => database_url(dir.path()).await,
+    };
+    config.storage.database_url = SecretSource::Literal(database_url.clone());
     config.storage.redis_url = std::env::var(TEST_REDIS_ENV)
         .ok()
+        .filter(|_| !options.without_redis)
         .map(SecretSource::Literal);
     config.keys.dir = keys_dir.clone();
     if let Err(errors) = config.validate() {
@@ -170,6 +203,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         keys_dir,
         kid,
         dir,
+        database_url,
         _shutdown: tx,
     }
 }

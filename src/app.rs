@@ -116,10 +116,12 @@ impl App {
         let replay = ReplayCache::new(store.redis.as_ref());
         let token_endpoint = format!("{}/token", config.issuer);
         let introspection_endpoint = format!("{}/introspect", config.issuer);
+        let deployment = store.db.deployment_id(&random_id()).await?;
         let revocations = Arc::new(Revocations::new(
             store.clone(),
             Arc::clone(&clock),
             &config.revocation,
+            deployment,
         ));
         revocations.reload().await?;
         let admin_credential = config

@@ -355,8 +355,17 @@ async fn revoke(
     let store = crate::store::Store::connect(&db_url, redis_url.as_ref())
         .await
         .map_err(|e| CliError::Start(e.into()))?;
-    let revocations =
-        crate::revocation::Revocations::new(store, Arc::clone(&clock), &config.revocation);
+    let deployment = store
+        .db
+        .deployment_id(&crate::tokens::random_id())
+        .await
+        .map_err(|e| CliError::Start(e.into()))?;
+    let revocations = crate::revocation::Revocations::new(
+        store,
+        Arc::clone(&clock),
+        &config.revocation,
+        deployment,
+    );
     let stored = crate::revoke::admin_revoke(&revocations, request, "cli", clock.now())
         .await
         .map_err(|d| CliError::Usage(d.description))?;

@@ -24,6 +24,9 @@ const CACHE_MAX_ENTRIES: usize = 200_000;
 /// A verified token of ours and its precomputed active answer.
 #[derive(Debug)]
 pub struct Verified {
+    /// The key that signed it: a cache hit is honoured only while our ring
+    /// still verifies with that key (a deleted key ends it at once).
+    pub kid: String,
     pub jti: String,
     pub sub: String,
     pub aud: String,
@@ -103,7 +106,11 @@ pub fn introspect(
     now: UnixTime,
 ) -> Result<Outcome, Stale> {
     let key = digest(token);
-    let verified = match app.verified.get(&key, now) {
+    let cached = app
+        .verified
+        .get(&key, now)
+        .filter(|v| app.keys.current().verifier(&v.kid, now).is_some());
+    let verified = match cached {
         Some(v) => v,
         None => {
             // Invalid tokens are not cached: they would let anyone fill memory.
@@ -153,6 +160,7 @@ fn verify(app: &App, token: &str, now: UnixTime) -> Option<Verified> {
     }
     let body: Arc<str> = Value::Object(active.clone()).to_string().into();
     Some(Verified {
+        kid: jws_kid(token)?,
         jti: text("jti")?,
         aud: text("aud")?,
         idp: text("idp"),
@@ -181,4 +189,9 @@ pub fn signed_answer(app: &App, caller: &str, outcome: &Outcome, now: UnixTime) 
     let ring = app.keys.current();
     let key = ring.signer(now)?;
     crate::tokens::sign_jwt(key, "token-introspection+jwt", &claims).ok()
+}
+
+/// The `kid` of a token's header (already verified by `verify_own`).
+fn jws_kid(token: &str) -> Option<String> {
+    crate::upstream::jws::parse(token).ok()?.header.kid
 }

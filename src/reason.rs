@@ -95,6 +95,12 @@ pub enum Reason {
     InvalidOwnToken,
     /// A delegated token may not carry a scope its subject token lacks.
     ScopeExceedsSubject,
+    /// A token of ours that has been revoked.
+    Revoked,
+    /// The revocation view is older than its bound: no answer is trusted.
+    RevocationStateStale,
+    /// The audit record could not be made durable, so the decision does not stand.
+    AuditUnavailable,
 }
 
 impl Reason {
@@ -141,6 +147,9 @@ impl Reason {
         Self::ChainTooDeep,
         Self::InvalidOwnToken,
         Self::ScopeExceedsSubject,
+        Self::Revoked,
+        Self::RevocationStateStale,
+        Self::AuditUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -187,6 +196,9 @@ impl Reason {
             Self::ChainTooDeep => "chain_too_deep",
             Self::InvalidOwnToken => "invalid_own_token",
             Self::ScopeExceedsSubject => "scope_exceeds_subject",
+            Self::Revoked => "revoked",
+            Self::RevocationStateStale => "revocation_state_stale",
+            Self::AuditUnavailable => "audit_unavailable",
         }
     }
 }

@@ -18,10 +18,12 @@ use crate::clock::{SharedClock, UnixTime};
 use crate::config::{MAX_TOKEN_TTL, RevocationConfig};
 use crate::store::{Revocation, RevocationKind, Store, StoreError};
 
-const CHANNEL: &str = "agent-sts:revocations";
+/// Redis channel prefix; the deployment id follows, so deployments that
+/// share a Redis never see each other's revocations.
+const CHANNEL_PREFIX: &str = "agent-sts:revocations:";
 /// Rows re-read behind the highest id seen: PostgreSQL sequence values can
 /// commit out of order, so a lower id may become visible after a higher one.
-const LOOKBACK_ROWS: i64 = 64;
+const LOOKBACK_ROWS: i64 = 256;
 /// The view drops expired entries this often (a pass over every entry).
 const PRUNE_EVERY: i64 = 10;
 /// How long a subject/agent/client revocation must live: every token it
@@ -119,8 +121,17 @@ pub struct Stale {
     pub age_seconds: Option<i64>,
 }
 
+/// What replicas publish: a stored revocation and whose it is.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Message {
+    deployment: String,
+    revocation: Revocation,
+}
+
 pub struct Revocations {
     view: RwLock<View>,
+    /// This deployment's id (shared by every replica of one database).
+    deployment: String,
     store: Store,
     clock: SharedClock,
     max_staleness: i64,
@@ -136,9 +147,15 @@ impl std::fmt::Debug for Revocations {
 }
 
 impl Revocations {
-    pub fn new(store: Store, clock: SharedClock, config: &RevocationConfig) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        config: &RevocationConfig,
+        deployment: String,
+    ) -> Self {
         Self {
             view: RwLock::new(View::default()),
+            deployment,
             store,
             clock,
             max_staleness: config.max_staleness.as_secs() as i64,
@@ -183,9 +200,13 @@ impl Revocations {
         let stored = self.store.db.insert_revocation(&r).await?;
         self.write(|v| v.apply(&stored));
         if let Some(redis) = &self.store.redis {
+            let message = Message {
+                deployment: self.deployment.clone(),
+                revocation: stored.clone(),
+            };
             let payload =
-                serde_json::to_string(&stored).map_err(|e| StoreError::Query(e.to_string()))?;
-            if let Err(e) = redis.publish(CHANNEL, &payload).await {
+                serde_json::to_string(&message).map_err(|e| StoreError::Query(e.to_string()))?;
+            if let Err(e) = redis.publish(&self.channel(), &payload).await {
                 // The database poll still carries it to every replica.
                 tracing::warn!(error = %e, "revocation publish failed; replicas will see it at their next poll");
             }
@@ -193,23 +214,30 @@ impl Revocations {
         Ok(stored)
     }
 
-    /// Read new rows from the database and mark the view fresh.
+    /// Read new rows from the database, a page at a time (so a large
+    /// backlog never sits in memory twice), and mark the view fresh.
     pub async fn reload(&self) -> Result<usize, StoreError> {
+        const PAGE: i64 = 2_000;
         let now = self.clock.now();
-        let after = self.read(|v| (v.max_id - LOOKBACK_ROWS).max(0));
-        let rows = self.store.db.revocations_after(after, now).await?;
-        let n = rows.len();
-        self.write(|v| {
-            for r in &rows {
-                v.apply(r);
+        let mut after = self.read(|v| (v.max_id - LOOKBACK_ROWS).max(0));
+        let mut total = 0;
+        loop {
+            let rows = self.store.db.revocations_after(after, now, PAGE).await?;
+            total += rows.len();
+            self.write(|v| rows.iter().for_each(|r| v.apply(r)));
+            match rows.last() {
+                Some(last) if rows.len() as i64 == PAGE => after = last.id,
+                _ => break,
             }
+        }
+        self.write(|v| {
             if now - v.pruned_at >= PRUNE_EVERY {
                 v.prune(now);
                 v.pruned_at = now;
             }
             v.synced_at = Some(now);
         });
-        Ok(n)
+        Ok(total)
     }
 
     /// Poll the database until the process stops; prune old rows now and then.
@@ -232,16 +260,24 @@ impl Revocations {
         }
     }
 
+    fn channel(&self) -> String {
+        format!("{CHANNEL_PREFIX}{}", self.deployment)
+    }
+
     /// Apply revocations published by other replicas as they arrive.
     pub async fn run_subscriber(self: Arc<Self>) {
         let Some(redis) = self.store.redis.clone() else {
             return;
         };
         loop {
+            let channel = self.channel();
             let result = redis
-                .subscribe(CHANNEL, |payload| {
-                    match serde_json::from_str::<Revocation>(&payload) {
-                        Ok(r) => self.write(|v| v.apply(&r)),
+                .subscribe(&channel, |payload| {
+                    match serde_json::from_str::<Message>(&payload) {
+                        Ok(m) if m.deployment == self.deployment => {
+                            self.write(|v| v.apply(&m.revocation))
+                        }
+                        Ok(_) => tracing::warn!("ignored a revocation of another deployment"),
                         Err(e) => tracing::warn!(error = %e, "unreadable revocation message"),
                     }
                 })

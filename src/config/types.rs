@@ -41,6 +41,9 @@ pub struct Config {
     /// The admin API (`/admin/...`); closed unless configured.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// What the audit trail records.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Set by `start-dev` only, never read from a file: allows `insecure_*`
     /// settings and the built-in dev IdP.
     #[serde(skip)]
@@ -105,6 +108,45 @@ fn default_max_staleness() -> Span {
 
 fn default_poll_interval() -> u64 {
     500
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntrospectionAudit {
+    /// Every denial, plus the first active answer per token and caller; the
+    /// rest are counted and summarised in one record when the token expires.
+    #[default]
+    First,
+    /// Every answer.
+    All,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    #[serde(default)]
+    pub introspection: IntrospectionAudit,
+    /// Records waiting for commit; past this a `/token` request is refused
+    /// (503) rather than issued unaudited.
+    #[serde(default = "default_audit_queue")]
+    pub queue: usize,
+    /// Benchmarks only: record nothing. Refused outside start-dev.
+    #[serde(default)]
+    pub insecure_disable: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            introspection: IntrospectionAudit::default(),
+            queue: default_audit_queue(),
+            insecure_disable: false,
+        }
+    }
+}
+
+fn default_audit_queue() -> usize {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]

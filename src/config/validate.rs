@@ -63,6 +63,15 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     validate_agents(c, &upstreams, &declared, &mut e);
     validate_scope_groups(c, &upstreams, &declared, &mut e);
     validate_introspectors(c, &mut e);
+    if c.audit.insecure_disable && !c.dev_mode {
+        e.push(
+            "audit.insecure_disable",
+            "turns the audit trail off; it is for benchmarks under start-dev only",
+        );
+    }
+    if c.audit.queue == 0 {
+        e.push("audit.queue", "must be at least 1");
+    }
     if c.token_exchange.max_delegation_depth == 0 {
         e.push(
             "token_exchange.max_delegation_depth",

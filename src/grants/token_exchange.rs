@@ -283,6 +283,24 @@ async fn verify(app: &App, token: &str, param: &str, now: UnixTime) -> Result<Su
     if jws::peek_issuer(token).as_deref() == Some(app.config.issuer.as_str()) {
         let own = verify_own(&app.keys.current(), &app.config.issuer, token, now)
             .map_err(|r| token_denial(param, r))?;
+        // A revoked token of ours must not buy a fresh one.
+        match app.revocations.check(&own.token_ref(), now) {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(Denial::new(
+                    ErrorCode::InvalidRequest,
+                    Reason::Revoked,
+                    format!("{param}: the token has been revoked"),
+                ));
+            }
+            Err(_) => {
+                return Err(Denial::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    Reason::RevocationStateStale,
+                    "revocation state is not current; try again shortly",
+                ));
+            }
+        }
         return Ok(Subject::Own(own));
     }
     let v = app

@@ -72,7 +72,12 @@ pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(res) = authorize(&app, &headers) {
         return res;
     }
-    match app.store.db.revocations_after(0, app.clock.now()).await {
+    match app
+        .store
+        .db
+        .revocations_after(0, app.clock.now(), 10_000)
+        .await
+    {
         Ok(rows) => {
             let mut res = Json(serde_json::json!({ "revocations": rows })).into_response();
             no_store(&mut res);

@@ -13,6 +13,7 @@
 //!
 //! Redis is optional; without it every cache and fan-out is in-process.
 
+mod audit;
 mod postgres;
 mod redis_store;
 mod replay;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use crate::clock::UnixTime;
 use crate::config::SecretString;
 
+pub use audit::{AuditFilter, AuditRow};
 pub use redis_store::RedisStore;
 pub use replay::ReplayCache;
 pub use revocations::{Revocation, RevocationKind};
@@ -116,15 +118,17 @@ impl Database {
         Ok(Revocation { id, ..r.clone() })
     }
 
-    /// Revocations with an id above `after` that have not expired at `now`.
+    /// Up to `limit` revocations with an id above `after`, in id order,
+    /// that have not expired at `now`.
     pub async fn revocations_after(
         &self,
         after: i64,
         now: UnixTime,
+        limit: i64,
     ) -> Result<Vec<Revocation>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.revocations_after(after, now).await,
-            Self::Postgres(s) => s.revocations_after(after, now).await,
+            Self::Sqlite(s) => s.revocations_after(after, now, limit).await,
+            Self::Postgres(s) => s.revocations_after(after, now, limit).await,
         }
     }
 
@@ -133,6 +137,50 @@ impl Database {
         match self {
             Self::Sqlite(s) => s.prune_revocations(now).await,
             Self::Postgres(s) => s.prune_revocations(now).await,
+        }
+    }
+
+    /// This deployment's id, made on first use (see migration 0004).
+    pub async fn deployment_id(&self, candidate: &str) -> Result<String, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.deployment_id(candidate).await,
+            Self::Postgres(s) => s.deployment_id(candidate).await,
+        }
+    }
+
+    /// Append audit rows in one transaction: all or none.
+    pub async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => s.insert_audit(rows).await,
+            Self::Postgres(s) => s.insert_audit(rows).await,
+        }
+    }
+
+    /// Every chain name, in order.
+    pub async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.audit_chains().await,
+            Self::Postgres(s) => s.audit_chains().await,
+        }
+    }
+
+    /// Up to `limit` rows of `chain` with seq above `after_seq`, in seq order.
+    pub async fn audit_chain_rows(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.audit_chain_rows(chain, after_seq, limit).await,
+            Self::Postgres(s) => s.audit_chain_rows(chain, after_seq, limit).await,
+        }
+    }
+
+    pub async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.audit_query(f).await,
+            Self::Postgres(s) => s.audit_query(f).await,
         }
     }
 

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::Revocation;
+use super::{AuditFilter, AuditRow, Revocation};
 use super::{CONNECT_TIMEOUT, StoreError};
 use crate::clock::UnixTime;
 
@@ -113,13 +113,15 @@ impl SqliteStore {
         &self,
         after: i64,
         now: UnixTime,
+        limit: i64,
     ) -> Result<Vec<Revocation>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, kind, value, idp, revoked_at, expires_at, actor, reason FROM revocations \
-             WHERE id > ?1 AND expires_at > ?2 ORDER BY id",
+             WHERE id > ?1 AND expires_at > ?2 ORDER BY id LIMIT ?3",
         )
         .bind(after)
         .bind(now)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -134,5 +136,103 @@ impl SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    pub async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record) ",
+        );
+        q.push_values(rows, |mut b, r| {
+            b.push_bind(&r.chain)
+                .push_bind(r.seq)
+                .push_bind(r.at)
+                .push_bind(&r.event)
+                .push_bind(&r.decision)
+                .push_bind(&r.reason)
+                .push_bind(&r.subject)
+                .push_bind(&r.agent)
+                .push_bind(&r.prev_hash)
+                .push_bind(&r.hash)
+                .push_bind(&r.record);
+        });
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT chain FROM audit_records ORDER BY chain")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("chain"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn audit_chain_rows(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM audit_records WHERE chain = ?1 AND seq > ?2 ORDER BY seq, id LIMIT ?3",
+            super::audit::COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(chain)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(super::audit::row_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "SELECT {} FROM audit_records WHERE id > ",
+            super::audit::COLUMNS
+        ));
+        q.push_bind(f.after);
+        if let Some(v) = &f.subject {
+            q.push(" AND subject = ").push_bind(v);
+        }
+        if let Some(v) = &f.agent {
+            q.push(" AND agent = ").push_bind(v);
+        }
+        if let Some(v) = &f.decision {
+            q.push(" AND decision = ").push_bind(v);
+        }
+        if let Some(v) = f.since {
+            q.push(" AND at >= ").push_bind(v);
+        }
+        if let Some(v) = f.until {
+            q.push(" AND at < ").push_bind(v);
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(f.limit);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(super::audit::row_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn deployment_id(&self, candidate: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO deployment (singleton, id) VALUES (1, ?1) ON CONFLICT (singleton) DO NOTHING")
+            .bind(candidate)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT id FROM deployment WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("id")?)
     }
 }

@@ -78,6 +78,22 @@ impl OwnToken {
         self.claims.get(name).and_then(Value::as_str)
     }
 
+    /// What the revocation view checks.
+    pub fn token_ref(&self) -> crate::revocation::TokenRef<'_> {
+        crate::revocation::TokenRef {
+            jti: self.str_claim("jti").unwrap_or(""),
+            sub: &self.sub,
+            idp: self.str_claim("idp"),
+            agent: &self.agent_id,
+            client: self.str_claim("client_id").unwrap_or(""),
+            iat: self
+                .claims
+                .get("iat")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MIN),
+        }
+    }
+
     /// How many actors the token's chain holds.
     pub fn chain_depth(&self) -> usize {
         let mut depth = 0;

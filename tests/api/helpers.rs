@@ -137,7 +137,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let now = options.clock.now();
     let (keys_dir, kid) = match &options.replica_of {
         Some((_, keys_dir)) => {
-            let ring = agent_sts::tokens::keyring::KeyRing::new(keys::load_dir(keys_dir).expect("shared keys"));
+            let ring = agent_sts::tokens::keyring::KeyRing::new(
+                keys::load_dir(keys_dir).expect("shared keys"),
+            );
             let kid = ring.signer(now).expect("an active shared key").kid.clone();
             (keys_dir.clone(), kid)
         }

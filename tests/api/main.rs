@@ -10,6 +10,7 @@ mod dev_idp;
 mod discovery;
 mod health;
 mod helpers;
+mod introspect;
 mod keys;
 mod openapi;
 mod routing;

@@ -1,0 +1,118 @@
+//! The audit record (DESIGN §6) and its hash.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a decision was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    Token,
+    Introspect,
+    Revoke,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny,
+    /// Report-only mode: the policy would have denied, the request went on.
+    WouldDeny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::WouldDeny => "would_deny",
+        }
+    }
+}
+
+/// One decision. Never a token, secret or assertion: only `jti`s, ids and
+/// hashes. Field order is the canonical order the hash is computed over.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The writer's chain (one per replica process) and position in it.
+    pub chain: String,
+    pub seq: i64,
+    /// RFC 3339 with milliseconds, UTC.
+    pub time: String,
+    pub request_id: String,
+    pub event: Option<Event>,
+    pub decision: Option<Decision>,
+    /// A stable reason code (`src/reason.rs`), or `granted` / `active`.
+    pub reason: String,
+    pub detail: String,
+    /// The IdP user id (or workload principal).
+    pub subject: Option<String>,
+    pub idp: Option<String>,
+    pub tenant: Option<String>,
+    pub agent: Option<String>,
+    pub agent_principal: Option<String>,
+    pub client_id: Option<String>,
+    pub act: Option<Value>,
+    pub pattern: Option<String>,
+    pub audience: Option<String>,
+    pub scopes_requested: Option<Vec<String>>,
+    pub scopes_required: Option<Vec<String>>,
+    pub scopes_granted: Option<Vec<String>>,
+    pub jti: Option<String>,
+    pub expires_at: Option<i64>,
+    pub client_ip: Option<String>,
+    /// Introspection in `first` mode: further allows of the same token and
+    /// caller, summarised.
+    pub count: Option<u64>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// SHA-256 (hex) over the canonical JSON of every field but `hash`.
+    pub fn compute_hash(&self) -> String {
+        let mut canonical = self.clone();
+        canonical.hash = String::new();
+        let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+        crate::client_auth::hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
+    }
+
+    /// Link after `prev_hash` at `seq` of `chain`, and seal.
+    pub fn seal(&mut self, chain: &str, seq: i64, prev_hash: &str) {
+        self.chain = chain.to_string();
+        self.seq = seq;
+        self.prev_hash = prev_hash.to_string();
+        self.hash = self.compute_hash();
+    }
+}
+
+/// The `prev_hash` of a chain's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_covers_every_field_and_the_link() {
+        let mut r = AuditRecord {
+            event: Some(Event::Token),
+            decision: Some(Decision::Deny),
+            reason: "missing_group".into(),
+            subject: Some("00u1".into()),
+            ..AuditRecord::default()
+        };
+        r.seal("c1", 1, GENESIS);
+        let sealed = r.hash.clone();
+        assert_eq!(sealed.len(), 64);
+        assert_eq!(r.compute_hash(), sealed);
+        let mut edited = r.clone();
+        edited.subject = Some("00u2".into());
+        assert_ne!(edited.compute_hash(), sealed);
+        let mut relinked = r.clone();
+        relinked.prev_hash = "f".repeat(64);
+        assert_ne!(relinked.compute_hash(), sealed);
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::audit::Audit;
 use crate::client_auth::ClientKeys;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -65,6 +66,8 @@ pub struct App {
     pub verified: VerifiedCache,
     /// SHA-256 of the admin credential; `None` closes `/admin`.
     pub admin_credential: Option<[u8; 32]>,
+    /// The audit trail's writer.
+    pub audit: Audit,
     /// This process's id in the `replicas` table.
     pub replica_id: String,
 }
@@ -117,6 +120,7 @@ impl App {
         let token_endpoint = format!("{}/token", config.issuer);
         let introspection_endpoint = format!("{}/introspect", config.issuer);
         let deployment = store.db.deployment_id(&random_id()).await?;
+        let audit = Audit::start(store.db.clone(), &replica_id, &config.audit);
         let revocations = Arc::new(Revocations::new(
             store.clone(),
             Arc::clone(&clock),
@@ -144,6 +148,7 @@ impl App {
             revocations,
             verified: VerifiedCache::default(),
             admin_credential,
+            audit,
             replica_id,
         }))
     }
@@ -163,6 +168,7 @@ impl App {
         loop {
             tick.tick().await;
             self.upstreams.refresh_due().await;
+            self.audit.flush_repeats(self.clock.now());
             if let Err(e) = self.reload_keys() {
                 tracing::warn!(error = %e, "key folder reload failed; keeping the keys already loaded");
             }

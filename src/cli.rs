@@ -50,6 +50,11 @@ pub enum Command {
         /// Where dev signing keys are kept (generated when missing).
         #[arg(long, default_value = "keys/dev")]
         keys_dir: PathBuf,
+        /// Serve this configuration in dev mode instead of the built-in
+        /// policy (loopback only; `insecure_*` settings allowed). For
+        /// benchmarks that compare such settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Serve with a configuration file.
     Serve {
@@ -68,6 +73,9 @@ pub enum Command {
     /// Manage client credentials.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Check or search the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Revoke tokens now, on every replica: one token (--jti), every token
     /// of a user (--subject, optionally --idp), of an agent or of a client
     /// issued up to this moment. Same logic as POST /admin/revocations.
@@ -123,6 +131,36 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk every hash chain and report the first broken link (a deleted,
+    /// inserted or edited record). Exits 1 when one is found.
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print matching records as JSON lines, oldest first.
+    Query {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        /// allow, deny or would_deny
+        #[arg(long)]
+        decision: Option<String>,
+        /// Unix seconds, inclusive.
+        #[arg(long)]
+        since: Option<i64>,
+        /// Unix seconds, exclusive.
+        #[arg(long)]
+        until: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Print a new 256-bit client secret and the secret_sha256 to configure.
     NewSecret,
@@ -148,7 +186,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             bind,
             data_dir,
             keys_dir,
+            config: None,
         } => start_dev(clock, SocketAddr::new(bind, port), data_dir, keys_dir).await,
+        Command::StartDev {
+            config: Some(path), ..
+        } => start_dev_with(clock, &path).await,
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let listener = bind_listener(config.listen).await?;
@@ -164,6 +206,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check { config: path } => check(&path, clock.now()),
         Command::Keys(cmd) => keys_command(cmd, clock.now()),
         Command::Clients(ClientsCommand::NewSecret) => new_secret(),
+        Command::Audit(cmd) => audit_command(cmd).await,
         Command::Revoke {
             config,
             jti,
@@ -185,6 +228,33 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             revoke(config, request, clock).await
         }
     }
+}
+
+/// start-dev with a configuration file: the same file as `serve` takes,
+/// in dev mode, refused unless it listens on loopback.
+async fn start_dev_with(clock: SharedClock, path: &std::path::Path) -> Result<(), CliError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|cause| crate::config::LoadError::Read {
+        origin: origin.clone(),
+        cause,
+    })?;
+    let mut config = Config::parse(&text, &origin)?;
+    config.overlay_env();
+    config.dev_mode = true;
+    config
+        .validate()
+        .map_err(|errors| crate::config::LoadError::Invalid { origin, errors })?;
+    if !config.listen.ip().is_loopback() {
+        return Err(CliError::Usage(format!(
+            "start-dev serves only on a loopback address, not {}",
+            config.listen
+        )));
+    }
+    setup::ensure_dev_keys(&config.keys.dir, clock.now())?;
+    let listener = bind_listener(config.listen).await?;
+    let app = crate::app::App::build(config, clock).await?;
+    tracing::warn!("start-dev with a configuration file: development and benchmarks only");
+    Ok(crate::serve(app, listener, shutdown_signal()).await?)
 }
 
 async fn start_dev(
@@ -333,6 +403,68 @@ fn keys_command(cmd: KeysCommand, now: i64) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+async fn open_database(config: &Config) -> Result<crate::store::Database, CliError> {
+    let db_url = config
+        .storage
+        .database_url
+        .resolve()
+        .map_err(|m| CliError::Usage(format!("storage.database_url: {m}")))?;
+    crate::store::Database::connect(&db_url)
+        .await
+        .map_err(|e| CliError::Start(e.into()))
+}
+
+async fn audit_command(cmd: AuditCommand) -> Result<(), CliError> {
+    match cmd {
+        AuditCommand::Verify { config } => {
+            let db = open_database(&Config::load(&config)?).await?;
+            let report = crate::audit::verify::verify(&db)
+                .await
+                .map_err(|e| CliError::Start(e.into()))?;
+            match report.broken {
+                None => {
+                    println!(
+                        "ok: {} records in {} chains; every link holds",
+                        report.records, report.chains
+                    );
+                    Ok(())
+                }
+                Some(b) => Err(CliError::Usage(format!(
+                    "broken: {b} ({} records verified before it)",
+                    report.records
+                ))),
+            }
+        }
+        AuditCommand::Query {
+            config,
+            subject,
+            agent,
+            decision,
+            since,
+            until,
+            limit,
+        } => {
+            let db = open_database(&Config::load(&config)?).await?;
+            let filter = crate::store::AuditFilter {
+                subject,
+                agent,
+                decision,
+                since,
+                until,
+                after: 0,
+                limit,
+            };
+            let (records, _) = crate::audit::query(&db, filter)
+                .await
+                .map_err(|e| CliError::Start(e.into()))?;
+            for r in records {
+                println!("{r}");
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn revoke(

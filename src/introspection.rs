@@ -14,8 +14,13 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
+use crate::audit::{AuditRecord, Decision, Event};
+use crate::client_auth::{self, Audience, Presented};
 use crate::clock::UnixTime;
+use crate::error::ErrorCode;
+use crate::policy::Denial;
 use crate::policy::Introspector;
+use crate::reason::Reason;
 use crate::revocation::{Stale, TokenRef};
 use crate::tokens::own::verify_own;
 
@@ -55,7 +60,8 @@ impl Verified {
 
 pub enum Outcome {
     Active(Arc<Verified>),
-    Inactive,
+    /// Why, for the audit record only: the caller sees `{"active": false}`.
+    Inactive(Reason),
 }
 
 #[derive(Debug, Default)]
@@ -114,8 +120,9 @@ pub fn introspect(
         Some(v) => v,
         None => {
             // Invalid tokens are not cached: they would let anyone fill memory.
-            let Some(v) = verify(app, token, now) else {
-                return Ok(Outcome::Inactive);
+            let v = match verify(app, token, now) {
+                Ok(v) => v,
+                Err(reason) => return Ok(Outcome::Inactive(reason)),
             };
             let v = Arc::new(v);
             app.verified.put(key, Arc::clone(&v), now);
@@ -123,16 +130,17 @@ pub fn introspect(
         }
     };
     if !caller.resources.contains(&verified.aud) {
-        return Ok(Outcome::Inactive);
+        return Ok(Outcome::Inactive(Reason::WrongAudience));
     }
     if app.revocations.check(&verified.token_ref(), now)? {
-        return Ok(Outcome::Inactive);
+        return Ok(Outcome::Inactive(Reason::Revoked));
     }
     Ok(Outcome::Active(verified))
 }
 
-fn verify(app: &App, token: &str, now: UnixTime) -> Option<Verified> {
-    let own = verify_own(&app.keys.current(), &app.config.issuer, token, now).ok()?;
+fn verify(app: &App, token: &str, now: UnixTime) -> Result<Verified, Reason> {
+    let own =
+        verify_own(&app.keys.current(), &app.config.issuer, token, now).map_err(|r| r.reason)?;
     let c = &own.claims;
     let text = |n: &str| c.get(n).and_then(Value::as_str).map(str::to_string);
     let mut active = Map::new();
@@ -159,26 +167,29 @@ fn verify(app: &App, token: &str, now: UnixTime) -> Option<Verified> {
         }
     }
     let body: Arc<str> = Value::Object(active.clone()).to_string().into();
-    Some(Verified {
-        kid: jws_kid(token)?,
-        jti: text("jti")?,
-        aud: text("aud")?,
-        idp: text("idp"),
-        client: text("client_id")?,
-        iat: c.get("iat").and_then(Value::as_i64)?,
-        exp: own.exp,
-        agent: own.agent_id,
-        sub: own.sub,
-        active_body: body,
-        active,
-    })
+    let verified = (|| {
+        Some(Verified {
+            kid: jws_kid(token)?,
+            jti: text("jti")?,
+            aud: text("aud")?,
+            idp: text("idp"),
+            client: text("client_id")?,
+            iat: c.get("iat").and_then(Value::as_i64)?,
+            exp: own.exp,
+            agent: own.agent_id,
+            sub: own.sub,
+            active_body: body,
+            active,
+        })
+    })();
+    verified.ok_or(Reason::InvalidOwnToken)
 }
 
 /// RFC 9701: the answer as a JWT signed by us, for `aud` = the caller.
 pub fn signed_answer(app: &App, caller: &str, outcome: &Outcome, now: UnixTime) -> Option<String> {
     let answer = match outcome {
         Outcome::Active(v) => Value::Object(v.active.clone()),
-        Outcome::Inactive => json!({ "active": false }),
+        Outcome::Inactive(_) => json!({ "active": false }),
     };
     let claims = json!({
         "iss": app.config.issuer,
@@ -194,4 +205,113 @@ pub fn signed_answer(app: &App, caller: &str, outcome: &Outcome, now: UnixTime) 
 /// The `kid` of a token's header (already verified by `verify_own`).
 fn jws_kid(token: &str) -> Option<String> {
     crate::upstream::jws::parse(token).ok()?.header.kid
+}
+
+/// What `/introspect` answers.
+pub enum Answer {
+    /// `{"active": ...}` as JSON text.
+    Json(Arc<str>),
+    /// RFC 9701 signed answer.
+    Jwt(String),
+    Refused(Denial),
+}
+
+/// Authenticate the caller, decide, record, and shape the answer.
+pub async fn answer(
+    app: &App,
+    presented: Presented,
+    params: &HashMap<String, String>,
+    wants_jwt: bool,
+    mut trail: AuditRecord,
+) -> Answer {
+    let now = app.clock.now();
+    trail.event = Some(Event::Introspect);
+    let audience = Audience {
+        issuer: &app.config.issuer,
+        endpoint: &app.introspection_endpoint,
+    };
+    let caller = match client_auth::authenticate(
+        &app.policy,
+        &app.client_keys,
+        &app.replay,
+        presented,
+        audience,
+        now,
+    )
+    .await
+    .and_then(|c| {
+        app.policy.introspector_by_client(&c.id).ok_or_else(|| {
+            Denial::new(
+                ErrorCode::InvalidClient,
+                Reason::UnknownClient,
+                format!("client {} is not registered to introspect", c.id),
+            )
+        })
+    }) {
+        Ok(c) => c,
+        Err(d) => return refused(app, trail, d, now),
+    };
+    trail.client_id = Some(caller.client.id.clone());
+    let Some(token) = params.get("token").filter(|t| !t.is_empty()) else {
+        let d = Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::BadRequest,
+            "token is required",
+        );
+        return refused(app, trail, d, now);
+    };
+    let outcome = match introspect(app, caller, token, now) {
+        Ok(o) => o,
+        Err(stale) => {
+            tracing::error!(age = ?stale.age_seconds, "revocation view is stale; refusing to answer");
+            let d = Denial::new(
+                ErrorCode::TemporarilyUnavailable,
+                Reason::RevocationStateStale,
+                "revocation state is not current; try again shortly",
+            );
+            return refused(app, trail, d, now);
+        }
+    };
+    match &outcome {
+        Outcome::Active(v) => {
+            trail.decision = Some(Decision::Allow);
+            trail.reason = "active".into();
+            trail.subject = Some(v.sub.clone());
+            trail.agent = Some(v.agent.clone());
+            trail.idp = v.idp.clone();
+            trail.audience = Some(v.aud.clone());
+            trail.jti = Some(v.jti.clone());
+            trail.expires_at = Some(v.exp);
+            app.audit
+                .introspection_allow(trail, &v.jti, &caller.client.id, v.exp, now);
+        }
+        Outcome::Inactive(reason) => {
+            trail.decision = Some(Decision::Deny);
+            trail.reason = reason.as_str().into();
+            trail.detail = "answered {\"active\": false}".into();
+            app.audit.record(trail, now);
+        }
+    }
+    if wants_jwt {
+        return match signed_answer(app, &caller.client.id, &outcome, now) {
+            Some(jwt) => Answer::Jwt(jwt),
+            None => Answer::Refused(Denial::new(
+                ErrorCode::ServerError,
+                Reason::InvalidOwnToken,
+                "",
+            )),
+        };
+    }
+    match outcome {
+        Outcome::Active(v) => Answer::Json(Arc::clone(&v.active_body)),
+        Outcome::Inactive(_) => Answer::Json(Arc::from("{\"active\":false}")),
+    }
+}
+
+fn refused(app: &App, mut trail: AuditRecord, d: Denial, now: UnixTime) -> Answer {
+    trail.decision = Some(Decision::Deny);
+    trail.reason = d.reason.as_str().into();
+    trail.detail = d.description.clone();
+    app.audit.record(trail, now);
+    Answer::Refused(d)
 }

@@ -224,6 +224,25 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_in_the_readme_table() {
+        let readme = include_str!("../README.md");
+        for r in Reason::ALL {
+            assert!(
+                readme.contains(&format!("| `{}` |", r.as_str())),
+                "README lacks {}",
+                r.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn all_lists_every_variant() {
+        // One `=> "code"` arm per variant in as_str, which is exhaustive.
+        let arms = include_str!("reason.rs").matches(" => \"").count();
+        assert_eq!(arms, Reason::ALL.len());
+    }
+
+    #[test]
     fn codes_are_unique() {
         let mut codes: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
         codes.sort_unstable();

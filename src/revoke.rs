@@ -3,7 +3,11 @@
 
 use serde::Deserialize;
 
+use std::collections::HashMap;
+
 use crate::app::App;
+use crate::audit::AuditRecord;
+use crate::client_auth::{self, Audience, Presented};
 use crate::clock::UnixTime;
 use crate::config::ClientConfig;
 use crate::error::ErrorCode;
@@ -30,6 +34,7 @@ pub async fn revoke_token(
     token: &str,
     hint: Option<&str>,
     now: UnixTime,
+    trail: &mut AuditRecord,
 ) -> Result<(), Denial> {
     if hint == Some("refresh_token") {
         return Err(Denial::new(
@@ -49,6 +54,10 @@ pub async fn revoke_token(
         ));
     }
     let jti = own.str_claim("jti").unwrap_or_default().to_string();
+    trail.jti = Some(jti.clone());
+    trail.subject = Some(own.sub.clone());
+    trail.agent = Some(own.agent_id.clone());
+    trail.expires_at = Some(own.exp);
     app.revocations
         .revoke(Revocation {
             id: 0,
@@ -63,6 +72,50 @@ pub async fn revoke_token(
         .await
         .map_err(unavailable)?;
     Ok(())
+}
+
+/// `/revoke` after form parsing: authenticate, revoke, record (durably:
+/// a revocation whose record cannot be committed is refused with 503).
+pub async fn revoke_request(
+    app: &App,
+    parsed: Result<(Presented, HashMap<String, String>), Denial>,
+    mut trail: AuditRecord,
+) -> Result<(), Denial> {
+    let result = async {
+        let (presented, params) = parsed?;
+        let now = app.clock.now();
+        let endpoint = format!("{}/revoke", app.config.issuer);
+        let audience = Audience {
+            issuer: &app.config.issuer,
+            endpoint: &endpoint,
+        };
+        let client = client_auth::authenticate(
+            &app.policy,
+            &app.client_keys,
+            &app.replay,
+            presented,
+            audience,
+            now,
+        )
+        .await?;
+        trail.client_id = Some(client.id.clone());
+        let token = params
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Denial::new(
+                    ErrorCode::InvalidRequest,
+                    Reason::BadRequest,
+                    "token is required",
+                )
+            })?;
+        let hint = params.get("token_type_hint").map(String::as_str);
+        revoke_token(app, client, token, hint, now, &mut trail).await
+    }
+    .await;
+    let denial = result.err();
+    crate::grants::record(app, trail, "revoked", denial.as_ref()).await?;
+    denial.map_or(Ok(()), Err)
 }
 
 /// What an administrator revokes: exactly one of the four.

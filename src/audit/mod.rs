@@ -163,3 +163,25 @@ impl Audit {
         }
     }
 }
+
+/// `audit query` and `GET /admin/audit`: records matching `filter`, and the
+/// cursor for the next page (`None` on the last one).
+pub async fn query(
+    db: &Database,
+    mut filter: crate::store::AuditFilter,
+) -> Result<(Vec<serde_json::Value>, Option<i64>), crate::store::StoreError> {
+    filter.limit = filter.limit.clamp(1, 1_000);
+    let rows = db.audit_query(&filter).await?;
+    let next = (rows.len() as i64 == filter.limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let records = rows
+        .iter()
+        .map(|r| {
+            let mut v: serde_json::Value = serde_json::from_str(&r.record).unwrap_or_default();
+            v["id"] = serde_json::json!(r.id);
+            v
+        })
+        .collect();
+    Ok((records, next))
+}

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::audit::{AuditRecord, Decision, Event};
 use crate::client_auth::{self, Audience, Presented};
 use crate::error::ErrorCode;
 use crate::metadata::{GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
@@ -94,12 +95,62 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// Authenticate the client, then run its grant.
+/// Run a token request and make its audit record durable before the
+/// answer stands: when the record cannot be committed, no token is issued
+/// (`503 temporarily_unavailable`, DESIGN §8).
+pub async fn token_recorded(
+    app: &App,
+    presented: Presented,
+    req: &TokenRequest,
+    mut trail: AuditRecord,
+) -> Result<TokenResponse, Denial> {
+    let result = token(app, presented, req, &mut trail).await;
+    record(app, trail, "granted", result.as_ref().err()).await?;
+    result
+}
+
+/// Complete `trail` with the decision (`allowed` names an allow) and
+/// commit it; `Err` when it could not be made durable.
+pub async fn record(
+    app: &App,
+    mut trail: AuditRecord,
+    allowed: &str,
+    denial: Option<&Denial>,
+) -> Result<(), Denial> {
+    match denial {
+        None => {
+            trail.decision = Some(Decision::Allow);
+            trail.reason = allowed.into();
+        }
+        Some(d) => {
+            trail.decision = Some(Decision::Deny);
+            trail.reason = d.reason.as_str().into();
+            trail.detail = d.description.clone();
+        }
+    }
+    app.audit
+        .durable(trail, app.clock.now())
+        .await
+        .map_err(|_| {
+            Denial::new(
+                ErrorCode::TemporarilyUnavailable,
+                Reason::AuditUnavailable,
+                "the decision could not be recorded; nothing was issued, try again",
+            )
+        })
+}
+
+/// Authenticate the client, then run its grant; `trail` gathers what the
+/// audit record says about the request as it becomes known.
 pub async fn token(
     app: &App,
     presented: Presented,
     req: &TokenRequest,
+    trail: &mut AuditRecord,
 ) -> Result<TokenResponse, Denial> {
+    trail.event = Some(Event::Token);
+    trail.audience = req.targets.first().cloned();
+    trail.scopes_requested = req.scopes().ok().flatten();
     let now = app.clock.now();
     let audience = Audience {
         issuer: &app.config.issuer,
@@ -114,6 +165,7 @@ pub async fn token(
         now,
     )
     .await?;
+    trail.client_id = Some(client.id.clone());
     let agent = app.policy.agent_by_client(&client.id).ok_or_else(|| {
         Denial::new(
             ErrorCode::UnauthorizedClient,
@@ -124,8 +176,11 @@ pub async fn token(
             ),
         )
     })?;
+    trail.agent = Some(agent.id.clone());
+    trail.agent_principal = Some(agent.principal().to_string());
+    trail.scopes_required = Some(agent.required.clone());
     let issued = match req.required("grant_type")? {
-        GRANT_TOKEN_EXCHANGE => token_exchange::exchange(app, agent, req, now).await?,
+        GRANT_TOKEN_EXCHANGE => token_exchange::exchange(app, agent, req, now, trail).await?,
         GRANT_CLIENT_CREDENTIALS => client_credentials::grant(app, agent, req, now)?,
         other => {
             return Err(Denial::new(
@@ -137,6 +192,27 @@ pub async fn token(
             ));
         }
     };
+    let c = &issued.claims;
+    trail.subject = Some(c.sub.clone());
+    trail.idp = c.idp.clone();
+    trail.tenant = c.tid.clone();
+    trail.act = c.act.clone();
+    trail.pattern = c
+        .agent
+        .get("pattern")
+        .and_then(|p| p.as_str())
+        .map(str::to_string);
+    trail.jti = Some(c.jti.clone());
+    trail.expires_at = Some(c.exp);
+    trail.scopes_granted = Some(c.scope.split(' ').map(str::to_string).collect());
+    if let Some(principal) = c
+        .act
+        .as_ref()
+        .and_then(|a| a.get("sub"))
+        .and_then(|s| s.as_str())
+    {
+        trail.agent_principal = Some(principal.to_string());
+    }
     Ok(TokenResponse {
         access_token: issued.token,
         issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::issue::{Grant, Issued, issue};
 use super::{TokenRequest, bad_request};
 use crate::app::App;
+use crate::audit::AuditRecord;
 use crate::clock::UnixTime;
 use crate::config::Pattern;
 use crate::error::ErrorCode;
@@ -61,6 +62,7 @@ pub async fn exchange(
     agent: &Agent,
     req: &TokenRequest,
     now: UnixTime,
+    trail: &mut AuditRecord,
 ) -> Result<Issued, Denial> {
     // parse
     let subject_token = req.required("subject_token")?;
@@ -90,6 +92,18 @@ pub async fn exchange(
 
     // validate
     let subject = verify(app, subject_token, "subject_token", now).await?;
+    match &subject {
+        Subject::Upstream(v) => {
+            trail.subject = Some(v.subject.clone());
+            trail.idp = Some(v.issuer.clone());
+            trail.tenant = v.tenant.clone();
+        }
+        Subject::Own(o) => {
+            trail.subject = Some(o.sub.clone());
+            trail.idp = o.str_claim("idp").map(str::to_string);
+            trail.tenant = o.str_claim("tid").map(str::to_string);
+        }
+    }
     not_expired("subject_token", subject.exp(), now)?;
     let actor = match actor_token {
         Some(t) => Some(verify_actor(app, agent, t, now).await?),
@@ -107,6 +121,7 @@ pub async fn exchange(
     if pattern == Pattern::Workload && actor.is_some() {
         return Err(bad_request("a workload subject_token takes no actor_token"));
     }
+    trail.pattern = Some(crate::policy::pattern_name(pattern).to_string());
     agent.allows(pattern)?;
     let (act_sub, act_iss) = match &actor {
         Some(a) => (a.principal.clone(), a.issuer.clone()),

@@ -58,7 +58,26 @@ pub async fn create(
             );
         }
     };
-    match admin_revoke(&app.revocations, request, "admin", app.clock.now()).await {
+    let now = app.clock.now();
+    let mut trail = crate::audit::AuditRecord {
+        event: Some(crate::audit::Event::Admin),
+        ..Default::default()
+    };
+    let result = admin_revoke(&app.revocations, request, "admin", now).await;
+    if let Ok(stored) = &result {
+        trail.detail = format!("revoked {} {}", stored.kind.as_str(), stored.value);
+        if stored.kind == crate::store::RevocationKind::Subject {
+            trail.subject = Some(stored.value.clone());
+            trail.idp = stored.idp.clone();
+        }
+        if stored.kind == crate::store::RevocationKind::Agent {
+            trail.agent = Some(stored.value.clone());
+        }
+    }
+    if let Err(d) = crate::grants::record(&app, trail, "revoked", result.as_ref().err()).await {
+        return refusal(d, false);
+    }
+    match result {
         Ok(stored) => {
             let mut res = (StatusCode::CREATED, Json(stored)).into_response();
             no_store(&mut res);
@@ -85,6 +104,66 @@ pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "listing revocations failed");
+            OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "storage is unavailable; try again",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Query parameters of `GET /admin/audit`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    subject: Option<String>,
+    agent: Option<String>,
+    decision: Option<String>,
+    /// Unix seconds, inclusive.
+    since: Option<i64>,
+    /// Unix seconds, exclusive.
+    until: Option<i64>,
+    /// The `next` of the previous page.
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub async fn audit(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(res) = authorize(&app, &headers) {
+        return res;
+    }
+    let q = match query {
+        Ok(axum::extract::Query(q)) => q,
+        Err(e) => {
+            return refusal(
+                Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, e.body_text()),
+                false,
+            );
+        }
+    };
+    let filter = crate::store::AuditFilter {
+        subject: q.subject,
+        agent: q.agent,
+        decision: q.decision,
+        since: q.since,
+        until: q.until,
+        after: q.after.unwrap_or(0),
+        limit: q.limit.unwrap_or(100),
+    };
+    match crate::audit::query(&app.store.db, filter).await {
+        Ok((records, next)) => {
+            let mut res =
+                Json(serde_json::json!({ "records": records, "next": next })).into_response();
+            no_store(&mut res);
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit query failed");
             OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "storage is unavailable; try again",

@@ -63,7 +63,8 @@ fn routes(dev_mode: bool) -> Routes {
     .post("/introspect", introspect::introspect)
     .post("/revoke", revoke::revoke)
     .post("/admin/revocations", admin::create)
-    .get("/admin/revocations", admin::list);
+    .get("/admin/revocations", admin::list)
+    .get("/admin/audit", admin::audit);
     if dev_mode { dev_idp::add(r) } else { r }
 }
 

@@ -1,69 +1,45 @@
 //! `POST /revoke` (RFC 7009).
 
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use super::RequestId;
 use super::error::no_store;
 use super::form;
 use super::token::refusal;
 use crate::app::AppState;
-use crate::client_auth::{self, Audience};
-use crate::error::ErrorCode;
-use crate::policy::Denial;
-use crate::reason::Reason;
-use crate::revoke::revoke_token;
+use crate::audit::{AuditRecord, Event};
+use crate::revoke::revoke_request;
 
 pub async fn revoke(
     State(app): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return refusal(form::too_large(), false);
+    let trail = AuditRecord {
+        event: Some(Event::Revoke),
+        request_id: request_id.0,
+        client_ip: Some(peer.ip().to_string()),
+        ..AuditRecord::default()
     };
-    let form = match form::parse(&headers, &body) {
-        Ok(f) => f,
-        Err((denial, used_basic)) => return refusal(denial, used_basic),
+    let parsed = match body {
+        Ok(body) => {
+            form::parse(&headers, &body).map(|f| (f.presented, f.request.params, f.used_basic))
+        }
+        Err(_) => Err((form::too_large(), false)),
     };
-    let now = app.clock.now();
-    let revocation_endpoint = format!("{}/revoke", app.config.issuer);
-    let audience = Audience {
-        issuer: &app.config.issuer,
-        endpoint: &revocation_endpoint,
-    };
-    let client = match client_auth::authenticate(
-        &app.policy,
-        &app.client_keys,
-        &app.replay,
-        form.presented,
-        audience,
-        now,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(d) => return refusal(d, form.used_basic),
-    };
-    let params = &form.request.params;
-    let Some(token) = params.get("token").filter(|t| !t.is_empty()) else {
-        return refusal(
-            Denial::new(
-                ErrorCode::InvalidRequest,
-                Reason::BadRequest,
-                "token is required",
-            ),
-            false,
-        );
-    };
-    match revoke_token(
+    let used_basic = parsed.as_ref().map_or_else(|(_, b)| *b, |(_, _, b)| *b);
+    match revoke_request(
         &app,
-        client,
-        token,
-        params.get("token_type_hint").map(String::as_str),
-        now,
+        parsed.map(|(p, params, _)| (p, params)).map_err(|(d, _)| d),
+        trail,
     )
     .await
     {
@@ -72,6 +48,6 @@ pub async fn revoke(
             no_store(&mut res);
             res
         }
-        Err(d) => refusal(d, false),
+        Err(d) => refusal(d, used_basic),
     }
 }

@@ -2,31 +2,47 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use super::RequestId;
 use super::error::no_store;
 use super::form;
 use crate::app::AppState;
+use crate::audit::{AuditRecord, Event};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grants;
 use crate::policy::Denial;
 
 pub async fn token(
     State(app): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return refusal(form::too_large(), false);
+    let trail = AuditRecord {
+        event: Some(Event::Token),
+        request_id: request_id.0,
+        client_ip: Some(peer.ip().to_string()),
+        ..AuditRecord::default()
     };
-    let form = match form::parse(&headers, &body) {
+    let parsed = match body {
+        Ok(body) => form::parse(&headers, &body),
+        Err(_) => Err((form::too_large(), false)),
+    };
+    let form = match parsed {
         Ok(f) => f,
-        Err((denial, used_basic)) => return refusal(denial, used_basic),
+        Err((denial, used_basic)) => {
+            let recorded = grants::record(&app, trail, "granted", Some(&denial)).await;
+            return refusal(recorded.err().unwrap_or(denial), used_basic);
+        }
     };
-    match grants::token(&app, form.presented, &form.request).await {
+    match grants::token_recorded(&app, form.presented, &form.request, trail).await {
         Ok(issued) => {
             let mut res = Json(issued).into_response();
             no_store(&mut res);

@@ -99,7 +99,7 @@ impl Sts {
     /// `grants::token` called directly with the request's inputs.
     pub async fn domain(&self, req: &Req) -> Result<TokenResponse, Denial> {
         let (presented, request) = req.domain();
-        grants::token(&self.t.app, presented, &request).await
+        grants::token(&self.t.app, presented, &request, &mut Default::default()).await
     }
 
     /// Refused over HTTP with exactly `status` and

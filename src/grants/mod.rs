@@ -110,7 +110,7 @@ pub async fn token_recorded(
 }
 
 /// Complete `trail` with the decision (`allowed` names an allow) and
-/// commit it; `Err` when it could not be made durable.
+/// commit it; `Err` when an allow could not be made durable.
 pub async fn record(
     app: &App,
     mut trail: AuditRecord,
@@ -128,16 +128,18 @@ pub async fn record(
             trail.detail = d.description.clone();
         }
     }
-    app.audit
-        .durable(trail, app.clock.now())
-        .await
-        .map_err(|_| {
-            Denial::new(
-                ErrorCode::TemporarilyUnavailable,
-                Reason::AuditUnavailable,
-                "the decision could not be recorded; nothing was issued, try again",
-            )
-        })
+    let refused = denial.is_some();
+    match app.audit.durable(trail, app.clock.now()).await {
+        Ok(()) => Ok(()),
+        // A refusal stands without its record (it grants nothing); the
+        // writer has already logged the failed commit at error level.
+        Err(_) if refused => Ok(()),
+        Err(_) => Err(Denial::new(
+            ErrorCode::TemporarilyUnavailable,
+            Reason::AuditUnavailable,
+            "the decision could not be recorded; nothing was issued, try again",
+        )),
+    }
 }
 
 /// Authenticate the client, then run its grant; `trail` gathers what the

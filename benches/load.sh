@@ -18,6 +18,12 @@ TARGETS="${TARGETS:-sts peer}"
 SCENARIOS="${SCENARIOS:-token_exchange token_cc_jwt introspect_jwt jwks}"
 # Live revocations loaded before the run (issue 5 measures with 100000).
 REVOCATIONS="${REVOCATIONS:-100000}"
+# AUDIT=off turns the audit trail off (insecure_disable, which only
+# start-dev accepts); START=start-dev runs the server that way (use it for
+# both sides of an audit on/off comparison).
+AUDIT="${AUDIT:-on}"
+START="${START:-serve}"
+[ "$AUDIT" = off ] && START=start-dev
 STS_PORT="${STS_PORT:-8180}"
 JWKS_PORT="${JWKS_PORT:-8189}"
 RESOURCE="https://mcp.bench.example"
@@ -76,8 +82,10 @@ client = { id = "bench-client", auth = "client_secret_basic", secret_sha256 = "$
 resources = ["$RESOURCE"]
 client = { id = "bench-gateway", auth = "client_secret_basic", secret_sha256 = "$gateway_hash" }
 TOML
+  if [ "$AUDIT" = off ]; then printf '[audit]\ninsecure_disable = true\n' >> "$STS_DIR/agent-sts.toml"; fi
   "$BIN" keys generate --dir "$STS_DIR/keys" >/dev/null
-  RUST_LOG="${BENCH_RUST_LOG:-info}" taskset -c 0 "$BIN" serve --config "$STS_DIR/agent-sts.toml" 2>"$STS_DIR/server.log" &
+  if [ "$START" = start-dev ]; then cmd=(start-dev --config "$STS_DIR/agent-sts.toml"); else cmd=(serve --config "$STS_DIR/agent-sts.toml"); fi
+  RUST_LOG="${BENCH_RUST_LOG:-info}" taskset -c 0 "$BIN" "${cmd[@]}" 2>"$STS_DIR/server.log" &
   sts_pid=$!
   pids+=("$sts_pid")
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$STS_PORT/healthz" >/dev/null && break; sleep 0.1; done

@@ -79,12 +79,24 @@ impl AuditRecord {
         crate::client_auth::hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
     }
 
-    /// Link after `prev_hash` at `seq` of `chain`, and seal.
-    pub fn seal(&mut self, chain: &str, seq: i64, prev_hash: &str) {
+    /// Link after `prev_hash` at `seq` of `chain`, seal, and return the
+    /// stored JSON. One serialisation: the canonical form ends in
+    /// `"hash":""}` (`hash` is the last field), and the hash is written
+    /// into that slot.
+    pub fn seal(&mut self, chain: &str, seq: i64, prev_hash: &str) -> String {
         self.chain = chain.to_string();
         self.seq = seq;
         self.prev_hash = prev_hash.to_string();
-        self.hash = self.compute_hash();
+        self.hash.clear();
+        let mut json = serde_json::to_string(self).unwrap_or_default();
+        let hash = crate::client_auth::hex(ring::digest::digest(&ring::digest::SHA256, json.as_bytes()).as_ref());
+        if json.ends_with("\"\"}") {
+            json.truncate(json.len() - 2);
+            json.push_str(&hash);
+            json.push_str("\"}");
+        }
+        self.hash = hash;
+        json
     }
 }
 
@@ -104,8 +116,9 @@ mod tests {
             subject: Some("00u1".into()),
             ..AuditRecord::default()
         };
-        r.seal("c1", 1, GENESIS);
+        let stored = r.seal("c1", 1, GENESIS);
         let sealed = r.hash.clone();
+        assert_eq!(stored, serde_json::to_string(&r).unwrap(), "the stored JSON is the record");
         assert_eq!(sealed.len(), 64);
         assert_eq!(r.compute_hash(), sealed);
         let mut edited = r.clone();

@@ -45,7 +45,7 @@ impl Chain {
     }
 }
 
-fn row(r: &AuditRecord, at: i64) -> AuditRow {
+fn row(r: &AuditRecord, at: i64, record: String) -> AuditRow {
     AuditRow {
         id: 0,
         chain: r.chain.clone(),
@@ -64,7 +64,7 @@ fn row(r: &AuditRecord, at: i64) -> AuditRow {
         agent: r.agent.clone(),
         prev_hash: r.prev_hash.clone(),
         hash: r.hash.clone(),
-        record: serde_json::to_string(r).unwrap_or_default(),
+        record,
     }
 }
 
@@ -90,18 +90,16 @@ pub async fn run(mut rx: mpsc::Receiver<Job>, db: Database, replica: String) {
         let mut rows = Vec::with_capacity(batch.len());
         for job in &mut batch {
             seq += 1;
-            job.record.seal(&name, seq, &prev);
+            let json = job.record.seal(&name, seq, &prev);
             prev = job.record.hash.clone();
-            rows.push(row(&job.record, job.at));
+            rows.push(row(&job.record, job.at, json));
         }
         let ok = match db.insert_audit(&rows).await {
             Ok(()) => {
                 chain.seq = seq;
                 chain.prev = prev;
-                for job in &batch {
-                    if let Ok(line) = serde_json::to_string(&job.record) {
-                        tracing::info!(target: "audit", "{line}");
-                    }
+                for r in &rows {
+                    tracing::info!(target: "audit", "{}", r.record);
                 }
                 true
             }

@@ -60,6 +60,8 @@ pub struct App {
     pub token_endpoint: String,
     /// `{issuer}/introspect`, an accepted assertion audience there.
     pub introspection_endpoint: String,
+    /// `{issuer}/revoke`, likewise.
+    pub revocation_endpoint: String,
     /// The revocation view, kept current across replicas.
     pub revocations: Arc<Revocations>,
     /// Our tokens already verified, by SHA-256, until they expire.
@@ -119,6 +121,7 @@ impl App {
         let replay = ReplayCache::new(store.redis.as_ref());
         let token_endpoint = format!("{}/token", config.issuer);
         let introspection_endpoint = format!("{}/introspect", config.issuer);
+        let revocation_endpoint = format!("{}/revoke", config.issuer);
         let deployment = store.db.deployment_id(&random_id()).await?;
         let audit = Audit::start(store.db.clone(), &replica_id, &config.audit);
         let revocations = Arc::new(Revocations::new(
@@ -145,12 +148,36 @@ impl App {
             replay,
             token_endpoint,
             introspection_endpoint,
+            revocation_endpoint,
             revocations,
             verified: VerifiedCache::default(),
             admin_credential,
             audit,
             replica_id,
         }))
+    }
+
+    /// Authenticate a client at one of our endpoints (`endpoint` is also an
+    /// accepted `private_key_jwt` audience, beside the issuer).
+    pub async fn authenticate(
+        &self,
+        presented: crate::client_auth::Presented,
+        endpoint: &str,
+        now: crate::clock::UnixTime,
+    ) -> Result<&crate::config::ClientConfig, crate::policy::Denial> {
+        let audience = crate::client_auth::Audience {
+            issuer: &self.config.issuer,
+            endpoint,
+        };
+        crate::client_auth::authenticate(
+            &self.policy,
+            &self.client_keys,
+            &self.replay,
+            presented,
+            audience,
+            now,
+        )
+        .await
     }
 
     /// Re-read the key folder; on error keep the current ring and say why.

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::App;
 use crate::audit::{AuditRecord, Decision, Event};
-use crate::client_auth::{self, Audience, Presented};
+use crate::client_auth::Presented;
 use crate::clock::UnixTime;
 use crate::error::ErrorCode;
 use crate::policy::Denial;
@@ -226,28 +226,18 @@ pub async fn answer(
 ) -> Answer {
     let now = app.clock.now();
     trail.event = Some(Event::Introspect);
-    let audience = Audience {
-        issuer: &app.config.issuer,
-        endpoint: &app.introspection_endpoint,
-    };
-    let caller = match client_auth::authenticate(
-        &app.policy,
-        &app.client_keys,
-        &app.replay,
-        presented,
-        audience,
-        now,
-    )
-    .await
-    .and_then(|c| {
-        app.policy.introspector_by_client(&c.id).ok_or_else(|| {
-            Denial::new(
-                ErrorCode::InvalidClient,
-                Reason::UnknownClient,
-                format!("client {} is not registered to introspect", c.id),
-            )
-        })
-    }) {
+    let caller = match app
+        .authenticate(presented, &app.introspection_endpoint, now)
+        .await
+        .and_then(|c| {
+            app.policy.introspector_by_client(&c.id).ok_or_else(|| {
+                Denial::new(
+                    ErrorCode::InvalidClient,
+                    Reason::UnknownClient,
+                    format!("client {} is not registered to introspect", c.id),
+                )
+            })
+        }) {
         Ok(c) => c,
         Err(d) => return refused(app, trail, d, now),
     };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::app::App;
 use crate::audit::AuditRecord;
-use crate::client_auth::{self, Audience, Presented};
+use crate::client_auth::Presented;
 use crate::clock::UnixTime;
 use crate::config::ClientConfig;
 use crate::error::ErrorCode;
@@ -84,20 +84,9 @@ pub async fn revoke_request(
     let result = async {
         let (presented, params) = parsed?;
         let now = app.clock.now();
-        let endpoint = format!("{}/revoke", app.config.issuer);
-        let audience = Audience {
-            issuer: &app.config.issuer,
-            endpoint: &endpoint,
-        };
-        let client = client_auth::authenticate(
-            &app.policy,
-            &app.client_keys,
-            &app.replay,
-            presented,
-            audience,
-            now,
-        )
-        .await?;
+        let client = app
+            .authenticate(presented, &app.revocation_endpoint, now)
+            .await?;
         trail.client_id = Some(client.id.clone());
         let token = params
             .get("token")

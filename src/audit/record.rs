@@ -89,7 +89,9 @@ impl AuditRecord {
         self.prev_hash = prev_hash.to_string();
         self.hash.clear();
         let mut json = serde_json::to_string(self).unwrap_or_default();
-        let hash = crate::client_auth::hex(ring::digest::digest(&ring::digest::SHA256, json.as_bytes()).as_ref());
+        let hash = crate::client_auth::hex(
+            ring::digest::digest(&ring::digest::SHA256, json.as_bytes()).as_ref(),
+        );
         if json.ends_with("\"\"}") {
             json.truncate(json.len() - 2);
             json.push_str(&hash);
@@ -118,7 +120,11 @@ mod tests {
         };
         let stored = r.seal("c1", 1, GENESIS);
         let sealed = r.hash.clone();
-        assert_eq!(stored, serde_json::to_string(&r).unwrap(), "the stored JSON is the record");
+        assert_eq!(
+            stored,
+            serde_json::to_string(&r).unwrap(),
+            "the stored JSON is the record"
+        );
         assert_eq!(sealed.len(), 64);
         assert_eq!(r.compute_hash(), sealed);
         let mut edited = r.clone();

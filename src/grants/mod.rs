@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::audit::{AuditRecord, Decision, Event};
-use crate::client_auth::{self, Audience, Presented};
+use crate::client_auth::Presented;
 use crate::error::ErrorCode;
 use crate::metadata::{GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
 use crate::policy::Denial;
@@ -154,19 +154,9 @@ pub async fn token(
     trail.audience = req.targets.first().cloned();
     trail.scopes_requested = req.scopes().ok().flatten();
     let now = app.clock.now();
-    let audience = Audience {
-        issuer: &app.config.issuer,
-        endpoint: &app.token_endpoint,
-    };
-    let client = client_auth::authenticate(
-        &app.policy,
-        &app.client_keys,
-        &app.replay,
-        presented,
-        audience,
-        now,
-    )
-    .await?;
+    let client = app
+        .authenticate(presented, &app.token_endpoint, now)
+        .await?;
     trail.client_id = Some(client.id.clone());
     let agent = app.policy.agent_by_client(&client.id).ok_or_else(|| {
         Denial::new(

@@ -13,7 +13,6 @@ use super::error::no_store;
 use super::form;
 use super::token::refusal;
 use crate::app::AppState;
-use crate::audit::AuditRecord;
 use crate::error::ErrorCode;
 use crate::introspection::{Answer, answer};
 
@@ -37,11 +36,7 @@ pub async fn introspect(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains(JWT_MEDIA));
-    let trail = AuditRecord {
-        request_id: request_id.0,
-        client_ip: Some(peer.ip().to_string()),
-        ..AuditRecord::default()
-    };
+    let trail = super::trail(None, request_id, peer);
     let mut res = match answer(&app, form.presented, &form.request.params, wants_jwt, trail).await {
         Answer::Json(body) => (
             [(

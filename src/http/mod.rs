@@ -83,6 +83,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The audit record a request starts with: its id and the peer address.
+fn trail(
+    event: Option<crate::audit::Event>,
+    request_id: RequestId,
+    peer: std::net::SocketAddr,
+) -> crate::audit::AuditRecord {
+    crate::audit::AuditRecord {
+        event,
+        request_id: request_id.0,
+        client_ip: Some(peer.ip().to_string()),
+        ..Default::default()
+    }
+}
+
 async fn not_found(method: Method, uri: Uri) -> OAuthError {
     OAuthError::new(
         ErrorCode::NotFound,

@@ -13,7 +13,7 @@ use super::error::no_store;
 use super::form;
 use super::token::refusal;
 use crate::app::AppState;
-use crate::audit::{AuditRecord, Event};
+use crate::audit::Event;
 use crate::revoke::revoke_request;
 
 pub async fn revoke(
@@ -23,12 +23,7 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let trail = AuditRecord {
-        event: Some(Event::Revoke),
-        request_id: request_id.0,
-        client_ip: Some(peer.ip().to_string()),
-        ..AuditRecord::default()
-    };
+    let trail = super::trail(Some(Event::Revoke), request_id, peer);
     let parsed = match body {
         Ok(body) => {
             form::parse(&headers, &body).map(|f| (f.presented, f.request.params, f.used_basic))

@@ -13,7 +13,7 @@ use super::RequestId;
 use super::error::no_store;
 use super::form;
 use crate::app::AppState;
-use crate::audit::{AuditRecord, Event};
+use crate::audit::Event;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grants;
 use crate::policy::Denial;
@@ -25,12 +25,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let trail = AuditRecord {
-        event: Some(Event::Token),
-        request_id: request_id.0,
-        client_ip: Some(peer.ip().to_string()),
-        ..AuditRecord::default()
-    };
+    let trail = super::trail(Some(Event::Token), request_id, peer);
     let parsed = match body {
         Ok(body) => form::parse(&headers, &body),
         Err(_) => Err((form::too_large(), false)),

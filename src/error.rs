@@ -101,8 +101,37 @@ impl std::fmt::Display for OAuthError {
 
 impl std::error::Error for OAuthError {}
 
+/// A caller-supplied value, fit to quote back in an error description or
+/// an audit record: never something that looks like a token (a client that
+/// puts a token in the wrong parameter must not see it logged), never long.
+pub fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 100;
+    let token_like = value.starts_with("eyJ") && value.matches('.').count() >= 2;
+    if token_like {
+        "[withheld: it looks like a token]".into()
+    } else if value.len() > MAX {
+        let mut end = MAX;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &value[..end]).into()
+    } else {
+        value.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shown_withholds_tokens_and_cuts_long_values() {
+        assert_eq!(shown("zendesk:tickets:read"), "zendesk:tickets:read");
+        assert_eq!(
+            shown("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"),
+            "[withheld: it looks like a token]"
+        );
+        assert_eq!(shown(&"a".repeat(150)).chars().count(), 101);
+    }
+
     use super::*;
 
     #[test]

@@ -298,10 +298,20 @@ pub async fn answer(
     }
 }
 
-fn refused(app: &App, mut trail: AuditRecord, d: Denial, now: UnixTime) -> Answer {
+fn refused(app: &App, trail: AuditRecord, d: Denial, now: UnixTime) -> Answer {
+    deny(app, trail, &d, now);
+    Answer::Refused(d)
+}
+
+fn deny(app: &App, mut trail: AuditRecord, d: &Denial, now: UnixTime) {
+    trail.event = Some(Event::Introspect);
     trail.decision = Some(Decision::Deny);
     trail.reason = d.reason.as_str().into();
     trail.detail = d.description.clone();
     app.audit.record(trail, now);
-    Answer::Refused(d)
+}
+
+/// A request refused before it could be read (content type, size, repeats).
+pub fn record_refusal(app: &App, trail: AuditRecord, d: &Denial) {
+    deny(app, trail, d, app.clock.now());
 }

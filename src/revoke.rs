@@ -44,6 +44,8 @@ pub async fn revoke_token(
         ));
     }
     let Ok(own) = verify_own(&app.keys.current(), &app.config.issuer, token, now) else {
+        trail.detail =
+            "nothing to revoke: the token is unknown, invalid or expired (RFC 7009 §2.2)".into();
         return Ok(());
     };
     if own.str_claim("client_id") != Some(client.id.as_str()) {
@@ -58,6 +60,7 @@ pub async fn revoke_token(
     trail.subject = Some(own.sub.clone());
     trail.agent = Some(own.agent_id.clone());
     trail.expires_at = Some(own.exp);
+    trail.detail = format!("revoked jti {jti}");
     app.revocations
         .revoke(Revocation {
             id: 0,

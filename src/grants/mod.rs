@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::audit::{AuditRecord, Decision, Event};
 use crate::client_auth::Presented;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, shown};
 use crate::metadata::{GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
 use crate::policy::Denial;
 use crate::reason::Reason;
@@ -179,7 +179,8 @@ pub async fn token(
                 ErrorCode::UnsupportedGrantType,
                 Reason::UnsupportedGrantType,
                 format!(
-                    "grant_type {other:?} is not supported; use {GRANT_TOKEN_EXCHANGE} or client_credentials"
+                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE} or client_credentials",
+                    shown(other)
                 ),
             ));
         }

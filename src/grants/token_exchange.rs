@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::audit::AuditRecord;
 use crate::clock::UnixTime;
 use crate::config::Pattern;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, shown};
 use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
 use crate::policy::{Agent, Denial, User, decide_scopes};
 use crate::reason::Reason;
@@ -84,7 +84,8 @@ pub async fn exchange(
         && t != TOKEN_TYPE_ACCESS_TOKEN
     {
         return Err(bad_request(format!(
-            "requested_token_type {t:?} is not issued; only {TOKEN_TYPE_ACCESS_TOKEN}"
+            "requested_token_type {:?} is not issued; only {TOKEN_TYPE_ACCESS_TOKEN}",
+            shown(t)
         )));
     }
     let target = req.target()?;
@@ -277,7 +278,8 @@ fn token_type(t: &str, param: &str) -> Result<(), Denial> {
         Ok(())
     } else {
         Err(bad_request(format!(
-            "{param} {t:?} is not supported; use {TOKEN_TYPE_ACCESS_TOKEN}, {TOKEN_TYPE_ID_TOKEN} or {TOKEN_TYPE_JWT}"
+            "{param} {:?} is not supported; use {TOKEN_TYPE_ACCESS_TOKEN}, {TOKEN_TYPE_ID_TOKEN} or {TOKEN_TYPE_JWT}",
+            shown(t)
         )))
     }
 }
@@ -395,7 +397,7 @@ fn within_subject(
         return Err(Denial::new(
             ErrorCode::InvalidScope,
             Reason::ScopeExceedsSubject,
-            format!("scope {s} is not in the subject_token's scope"),
+            format!("scope {} is not in the subject_token's scope", shown(s)),
         ));
     }
     let kept: Vec<String> = decided

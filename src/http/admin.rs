@@ -3,24 +3,36 @@
 //! `[admin]`; without it the admin API does not exist (404).
 
 use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::RequestId;
 use super::error::no_store;
 use super::token::refusal;
 use crate::app::AppState;
+use crate::audit::{AuditRecord, Event};
 use crate::client_auth::{constant_time_eq, sha256};
+use crate::error::shown;
 use crate::error::{ErrorCode, OAuthError};
 use crate::policy::Denial;
 use crate::reason::Reason;
 use crate::revoke::{AdminRevocation, admin_revoke};
+use crate::store::RevocationKind;
 
-/// `None` when authorized; else the answer to send.
-fn authorize(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// Check the admin credential. `Err` is the answer to send; a refused
+/// credential is recorded (an unconfigured admin API records nothing: it
+/// does not exist).
+async fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    trail: AuditRecord,
+) -> Result<AuditRecord, Response> {
     let Some(expected) = app.admin_credential else {
-        return Some(
+        return Err(
             OAuthError::new(ErrorCode::NotFound, "the admin API is not configured").into_response(),
         );
     };
@@ -29,88 +41,110 @@ fn authorize(app: &AppState, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| sha256(t.trim().as_bytes()));
-    if presented.is_some_and(|p| constant_time_eq(&p, &expected)) {
-        return None;
-    }
+    let reason = match presented {
+        Some(p) if constant_time_eq(&p, &expected) => return Ok(trail),
+        Some(_) => Reason::BadClientSecret,
+        None => Reason::ClientAuthMissing,
+    };
+    let denial = Denial::new(
+        ErrorCode::InvalidClient,
+        reason,
+        "admin credential required",
+    );
+    let _ = crate::grants::record(app, trail, "done", Some(&denial)).await;
     let mut res =
         OAuthError::new(ErrorCode::InvalidClient, "admin credential required").into_response();
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"agent-sts admin\""),
     );
-    Some(res)
+    Err(res)
+}
+
+/// Record an admin action's outcome, then answer with `ok` or the refusal.
+async fn finish(
+    app: &AppState,
+    trail: AuditRecord,
+    allowed: &str,
+    result: Result<Response, Denial>,
+) -> Response {
+    let recorded = crate::grants::record(app, trail, allowed, result.as_ref().err()).await;
+    match (result, recorded) {
+        (Ok(_), Err(d)) | (Err(d), _) => refusal(d, false),
+        (Ok(mut res), Ok(())) => {
+            no_store(&mut res);
+            res
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Denial {
+    tracing::error!(error = %e, "admin storage query failed");
+    Denial::new(
+        ErrorCode::TemporarilyUnavailable,
+        Reason::BadRequest,
+        "storage is unavailable; try again",
+    )
 }
 
 pub async fn create(
     State(app): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<AdminRevocation>, JsonRejection>,
 ) -> Response {
-    if let Some(res) = authorize(&app, &headers) {
-        return res;
-    }
-    let request = match body {
-        Ok(Json(r)) => r,
-        Err(e) => {
-            return refusal(
-                Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, e.body_text()),
-                false,
-            );
+    let trail = super::trail(Some(Event::Admin), request_id, peer);
+    let mut trail = match authorize(&app, &headers, trail).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    let result = match body {
+        Ok(Json(request)) => {
+            admin_revoke(&app.revocations, request, "admin", app.clock.now()).await
         }
+        Err(e) => Err(Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::BadRequest,
+            e.body_text(),
+        )),
     };
-    let now = app.clock.now();
-    let mut trail = crate::audit::AuditRecord {
-        event: Some(crate::audit::Event::Admin),
-        ..Default::default()
-    };
-    let result = admin_revoke(&app.revocations, request, "admin", now).await;
     if let Ok(stored) = &result {
-        trail.detail = format!("revoked {} {}", stored.kind.as_str(), stored.value);
-        if stored.kind == crate::store::RevocationKind::Subject {
-            trail.subject = Some(stored.value.clone());
-            trail.idp = stored.idp.clone();
-        }
-        if stored.kind == crate::store::RevocationKind::Agent {
-            trail.agent = Some(stored.value.clone());
+        trail.detail = format!("revoked {} {}", stored.kind.as_str(), shown(&stored.value));
+        match stored.kind {
+            RevocationKind::Subject => {
+                trail.subject = Some(stored.value.clone());
+                trail.idp = stored.idp.clone();
+            }
+            RevocationKind::Agent => trail.agent = Some(stored.value.clone()),
+            RevocationKind::Client => trail.client_id = Some(stored.value.clone()),
+            RevocationKind::Jti => trail.jti = Some(stored.value.clone()),
         }
     }
-    if let Err(d) = crate::grants::record(&app, trail, "revoked", result.as_ref().err()).await {
-        return refusal(d, false);
-    }
-    match result {
-        Ok(stored) => {
-            let mut res = (StatusCode::CREATED, Json(stored)).into_response();
-            no_store(&mut res);
-            res
-        }
-        Err(d) => refusal(d, false),
-    }
+    let answer = result.map(|stored| (StatusCode::CREATED, Json(stored)).into_response());
+    finish(&app, trail, "revoked", answer).await
 }
 
-pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(res) = authorize(&app, &headers) {
-        return res;
-    }
-    match app
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let trail = super::trail(Some(Event::Admin), request_id, peer);
+    let mut trail = match authorize(&app, &headers, trail).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    trail.detail = "listed revocations".into();
+    let result = app
         .store
         .db
         .revocations_after(0, app.clock.now(), 10_000)
         .await
-    {
-        Ok(rows) => {
-            let mut res = Json(serde_json::json!({ "revocations": rows })).into_response();
-            no_store(&mut res);
-            res
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "listing revocations failed");
-            OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "storage is unavailable; try again",
-            )
-            .into_response()
-        }
-    }
+        .map(|rows| Json(serde_json::json!({ "revocations": rows })).into_response())
+        .map_err(unavailable);
+    finish(&app, trail, "done", result).await
 }
 
 /// Query parameters of `GET /admin/audit`.
@@ -131,44 +165,40 @@ pub struct AuditQuery {
 
 pub async fn audit(
     State(app): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Some(res) = authorize(&app, &headers) {
-        return res;
-    }
-    let q = match query {
-        Ok(axum::extract::Query(q)) => q,
-        Err(e) => {
-            return refusal(
-                Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, e.body_text()),
-                false,
-            );
-        }
+    let trail = super::trail(Some(Event::Admin), request_id, peer);
+    let mut trail = match authorize(&app, &headers, trail).await {
+        Ok(t) => t,
+        Err(res) => return res,
     };
-    let filter = crate::store::AuditFilter {
-        subject: q.subject,
-        agent: q.agent,
-        decision: q.decision,
-        since: q.since,
-        until: q.until,
-        after: q.after.unwrap_or(0),
-        limit: q.limit.unwrap_or(100),
+    trail.detail = "queried the audit trail".into();
+    let result = match query {
+        Ok(axum::extract::Query(q)) => {
+            let filter = crate::store::AuditFilter {
+                subject: q.subject,
+                agent: q.agent,
+                decision: q.decision,
+                since: q.since,
+                until: q.until,
+                after: q.after.unwrap_or(0),
+                limit: q.limit.unwrap_or(100),
+            };
+            crate::audit::query(&app.store.db, filter)
+                .await
+                .map(|(records, next)| {
+                    Json(serde_json::json!({ "records": records, "next": next })).into_response()
+                })
+                .map_err(unavailable)
+        }
+        Err(e) => Err(Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::BadRequest,
+            e.body_text(),
+        )),
     };
-    match crate::audit::query(&app.store.db, filter).await {
-        Ok((records, next)) => {
-            let mut res =
-                Json(serde_json::json!({ "records": records, "next": next })).into_response();
-            no_store(&mut res);
-            res
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "audit query failed");
-            OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "storage is unavailable; try again",
-            )
-            .into_response()
-        }
-    }
+    finish(&app, trail, "done", result).await
 }

@@ -13,6 +13,7 @@ use super::error::no_store;
 use super::form;
 use super::token::refusal;
 use crate::app::AppState;
+use crate::audit::Event;
 use crate::error::ErrorCode;
 use crate::introspection::{Answer, answer};
 
@@ -25,18 +26,22 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return refusal(form::too_large(), false);
+    let trail = super::trail(Some(Event::Introspect), request_id, peer);
+    let parsed = match body {
+        Ok(body) => form::parse(&headers, &body),
+        Err(_) => Err((form::too_large(), false)),
     };
-    let form = match form::parse(&headers, &body) {
+    let form = match parsed {
         Ok(f) => f,
-        Err((denial, used_basic)) => return refusal(denial, used_basic),
+        Err((denial, used_basic)) => {
+            crate::introspection::record_refusal(&app, trail, &denial);
+            return refusal(denial, used_basic);
+        }
     };
     let wants_jwt = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains(JWT_MEDIA));
-    let trail = super::trail(None, request_id, peer);
     let mut res = match answer(&app, form.presented, &form.request.params, wants_jwt, trail).await {
         Answer::Json(body) => (
             [(

@@ -1,7 +1,7 @@
 //! The per-request decision: target, scopes, user population (DESIGN §5).
 
 use super::{Agent, Denial, Policy};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, shown};
 use crate::reason::Reason;
 use crate::upstream::Groups;
 
@@ -48,7 +48,11 @@ pub fn decide_scopes(
             Denial::new(
                 ErrorCode::InvalidTarget,
                 Reason::TargetNotAllowed,
-                format!("agent {} may not obtain tokens for {target}", agent.id),
+                format!(
+                    "agent {} may not obtain tokens for {}",
+                    agent.id,
+                    shown(target)
+                ),
             )
         })?;
     let candidates: Vec<&str> = match requested {
@@ -58,14 +62,14 @@ pub fn decide_scopes(
                     return Err(Denial::new(
                         ErrorCode::InvalidScope,
                         Reason::ScopeNotDeclared,
-                        format!("agent {} does not declare scope {s}", agent.id),
+                        format!("agent {} does not declare scope {}", agent.id, shown(s)),
                     ));
                 }
                 if !resource_scopes.contains(s) {
                     return Err(Denial::new(
                         ErrorCode::InvalidScope,
                         Reason::ScopeNotForResource,
-                        format!("scope {s} does not belong to {target}"),
+                        format!("scope {} does not belong to {}", shown(s), shown(target)),
                     ));
                 }
             }
@@ -119,8 +123,9 @@ pub fn decide_scopes(
             ErrorCode::InvalidScope,
             Reason::NoScopeGranted,
             format!(
-                "no scope of agent {} for {target} can be granted to this subject",
-                agent.id
+                "no scope of agent {} for {} can be granted to this subject",
+                agent.id,
+                shown(target)
             ),
         ));
     }

@@ -146,8 +146,7 @@ pub enum AuditCommand {
         subject: Option<String>,
         #[arg(long)]
         agent: Option<String>,
-        /// allow, deny or would_deny
-        #[arg(long)]
+        #[arg(long, value_parser = ["allow", "deny", "would_deny"])]
         decision: Option<String>,
         /// Unix seconds, inclusive.
         #[arg(long)]

@@ -22,6 +22,13 @@ use crate::store::Database;
 /// The tracing target of audit lines, for routing them to a SIEM.
 pub const LOG_TARGET: &str = "audit";
 
+struct Repeats {
+    subject: Option<String>,
+    agent: Option<String>,
+    count: u64,
+    exp: UnixTime,
+}
+
 /// The record could not be made durable: the decision must not stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditUnavailable;
@@ -29,8 +36,9 @@ pub struct AuditUnavailable;
 pub struct Audit {
     tx: Option<mpsc::Sender<writer::Job>>,
     introspection: IntrospectionAudit,
-    /// (jti, caller) → (further allows, token exp), `first` mode.
-    repeats: Mutex<HashMap<(String, String), (u64, UnixTime)>>,
+    /// (jti, caller) → the first record's subject and agent, further
+    /// allows, token exp (`first` mode).
+    repeats: Mutex<HashMap<(String, String), Repeats>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -117,21 +125,27 @@ impl Audit {
         {
             let key = (jti.to_string(), caller.to_string());
             if let Some(entry) = repeats.get_mut(&key) {
-                entry.0 += 1;
+                entry.count += 1;
                 return;
             }
-            repeats.insert(key, (0, exp));
+            let first = Repeats {
+                subject: record.subject.clone(),
+                agent: record.agent.clone(),
+                count: 0,
+                exp,
+            };
+            repeats.insert(key, first);
         }
         self.record(record, now);
     }
 
     /// Summaries of repeated active answers for tokens that have expired.
     pub fn flush_repeats(&self, now: UnixTime) {
-        let expired: Vec<((String, String), (u64, UnixTime))> = match self.repeats.lock() {
+        let expired: Vec<((String, String), Repeats)> = match self.repeats.lock() {
             Ok(mut repeats) => {
                 let keys: Vec<_> = repeats
                     .iter()
-                    .filter(|(_, (_, exp))| *exp <= now)
+                    .filter(|(_, r)| r.exp <= now)
                     .map(|(k, _)| k.clone())
                     .collect();
                 keys.into_iter()
@@ -140,7 +154,8 @@ impl Audit {
             }
             Err(_) => Vec::new(),
         };
-        for ((jti, caller), (count, exp)) in expired {
+        for ((jti, caller), r) in expired {
+            let (count, exp) = (r.count, r.exp);
             if count == 0 {
                 continue;
             }
@@ -153,6 +168,8 @@ impl Audit {
                         "{count} further active answers to this caller, until the token expired"
                     ),
                     client_id: Some(caller),
+                    subject: r.subject,
+                    agent: r.agent,
                     jti: Some(jti),
                     expires_at: Some(exp),
                     count: Some(count),
@@ -163,6 +180,9 @@ impl Audit {
         }
     }
 }
+
+/// The values `decision` may be filtered by.
+pub const DECISIONS: [&str; 3] = ["allow", "deny", "would_deny"];
 
 /// `audit query` and `GET /admin/audit`: records matching `filter`, and the
 /// cursor for the next page (`None` on the last one).

@@ -39,7 +39,7 @@ pub struct AuditRecord {
     /// The writer's chain (one per replica process) and position in it.
     pub chain: String,
     pub seq: i64,
-    /// RFC 3339 with milliseconds, UTC.
+    /// RFC 3339, whole seconds, UTC (the order within a second is `seq`).
     pub time: String,
     pub request_id: String,
     pub event: Option<Event>,

@@ -173,7 +173,10 @@ pub async fn token(
     trail.scopes_required = Some(agent.required.clone());
     let issued = match req.required("grant_type")? {
         GRANT_TOKEN_EXCHANGE => token_exchange::exchange(app, agent, req, now, trail).await?,
-        GRANT_CLIENT_CREDENTIALS => client_credentials::grant(app, agent, req, now)?,
+        GRANT_CLIENT_CREDENTIALS => {
+            trail.pattern = Some("workload".into());
+            client_credentials::grant(app, agent, req, now)?
+        }
         other => {
             return Err(Denial::new(
                 ErrorCode::UnsupportedGrantType,

@@ -177,6 +177,17 @@ pub async fn audit(
     };
     trail.detail = "queried the audit trail".into();
     let result = match query {
+        Ok(axum::extract::Query(q))
+            if q.decision
+                .as_deref()
+                .is_some_and(|d| !crate::audit::DECISIONS.contains(&d)) =>
+        {
+            Err(Denial::new(
+                ErrorCode::InvalidRequest,
+                Reason::BadRequest,
+                "decision must be allow, deny or would_deny",
+            ))
+        }
         Ok(axum::extract::Query(q)) => {
             let filter = crate::store::AuditFilter {
                 subject: q.subject,

@@ -1,0 +1,203 @@
+//! Introspection records: by default every denial and only the first active
+//! answer per token and caller, the repeats summarised once the token has
+//! expired; with `[audit] introspection = "all"` every answer.
+
+use serde_json::{Value, json};
+
+use super::{Stored, Trail, assert_chain, assert_documented, blank, with};
+use crate::fake_idp::claims_of;
+use crate::helpers::{Options, sha256_hex, spawn_app_with};
+use crate::introspect::{ALICE, Fx, INACTIVE, Setup, ZENDESK, start_with};
+
+/// The introspection fixture plus `gw-audit`, a second introspector for
+/// zendesk, and `[audit] introspection = mode`.
+async fn fixture(mode: &str) -> Fx {
+    let fx = start_with(Setup {
+        admin: false,
+        redis: false,
+    })
+    .await;
+    let policy = format!(
+        "{}\n[[introspectors]]\nclient = {{ id = \"gw-audit\", auth = \"client_secret_basic\", \
+         secret_sha256 = \"{}\" }}\nresources = [\"{ZENDESK}\"]\n\n[audit]\nintrospection = \"{mode}\"\n",
+        fx.policy,
+        sha256_hex(fx.secret.as_bytes())
+    );
+    let t = spawn_app_with(Options::default().policy(&policy).without_redis()).await;
+    Fx { t, policy, ..fx }
+}
+
+/// `caller` introspects `token`; the answer's `active` and request id.
+async fn introspect(fx: &Fx, caller: &str, token: &str) -> (bool, String) {
+    let a = fx
+        .introspect_raw(&fx.t, Some(caller), &[("token", token)], None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let rid = a.header("x-request-id").to_string();
+    assert!(!rid.is_empty(), "X-Request-Id");
+    (a.body != INACTIVE, rid)
+}
+
+/// The record of an active answer to `caller` for `token`.
+fn active(token: &str, caller: &str, rid: &str, fx: &Fx) -> Value {
+    let c = claims_of(token);
+    with(
+        blank("introspect", rid),
+        json!({
+            "decision": "allow", "reason": "active", "subject": c["sub"],
+            "idp": fx.okta.issuer(), "agent": "support-bot", "client_id": caller,
+            "audience": ZENDESK, "jti": c["jti"], "expires_at": c["exp"],
+        }),
+    )
+}
+
+/// The record of an `{"active": false}` answer to `caller` for `reason`.
+fn inactive(caller: &str, rid: &str, reason: &str) -> Value {
+    with(
+        blank("introspect", rid),
+        json!({"decision": "deny", "reason": reason, "client_id": caller,
+               "detail": "answered {\"active\": false}"}),
+    )
+}
+
+/// A denial every mode records: ends a burst (see the module docs).
+async fn marker(fx: &Fx) -> Value {
+    let (on, rid) = introspect(fx, "gw-zendesk", "not-a-token").await;
+    assert!(!on);
+    inactive("gw-zendesk", &rid, "malformed_token")
+}
+
+#[track_caller]
+fn assert_all(got: &[Stored], want: &[Value], now: i64) {
+    assert_eq!(got.len(), want.len());
+    for (s, w) in got.iter().zip(want) {
+        s.assert(w, now);
+    }
+}
+
+#[tokio::test]
+async fn by_default_the_first_active_answer_per_caller_and_every_denial() {
+    let fx = fixture("first").await;
+    let token = fx.obo("support-bot", ALICE, ZENDESK).await;
+    let mut trail = Trail::start(&fx.t.app.store.db).await;
+    let mut want = Vec::new();
+
+    let (on, rid) = introspect(&fx, "gw-zendesk", &token).await;
+    assert!(on);
+    want.push(active(&token, "gw-zendesk", &rid, &fx));
+    for _ in 0..2 {
+        assert!(introspect(&fx, "gw-zendesk", &token).await.0, "a repeat");
+    }
+    // Another caller's first answer is recorded, its repeat is not.
+    let (on, rid) = introspect(&fx, "gw-audit", &token).await;
+    assert!(on);
+    want.push(active(&token, "gw-audit", &rid, &fx));
+    assert!(introspect(&fx, "gw-audit", &token).await.0);
+    // Denials: each one, also when repeated.
+    for _ in 0..2 {
+        let (on, rid) = introspect(&fx, "gw-slack", &token).await;
+        assert!(!on);
+        want.push(inactive("gw-slack", &rid, "wrong_audience"));
+    }
+    let res =
+        fx.t.client
+            .post(fx.t.url("/introspect"))
+            .basic_auth("gw-zendesk", Some("not-the-secret"))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .expect("request must reach the test server");
+    assert_eq!(res.status().as_u16(), 401);
+    let rid = crate::helpers::header(&res, "x-request-id");
+    want.push(with(
+        blank("introspect", &rid),
+        json!({"decision": "deny", "reason": "bad_client_secret",
+               "detail": "client authentication failed"}),
+    ));
+    want.push(marker(&fx).await);
+
+    let got = trail.wait(want.len()).await;
+    assert_all(&got, &want, fx.now());
+
+    // Once the token has expired, one summary per caller counts the repeats.
+    let exp = claims_of(&token)["exp"].as_i64().expect("exp");
+    fx.advance(exp - fx.now() + 1).await;
+    fx.t.app.audit.flush_repeats(fx.now());
+    let mut summaries = trail.wait(2).await;
+    summaries.sort_by_key(|s| s.json["client_id"].as_str().unwrap_or_default().to_string());
+    let summary = |caller: &str, count: u64| {
+        with(
+            blank("introspect", ""),
+            json!({
+                "decision": "allow", "reason": "active", "client_id": caller, "client_ip": null,
+                "detail": format!("{count} further active answers to this caller, until the token expired"),
+                "jti": claims_of(&token)["jti"], "expires_at": exp, "count": count,
+                "subject": claims_of(&token)["sub"], "agent": claims_of(&token)["urn:agent"]["id"],
+            }),
+        )
+    };
+    assert_all(
+        &summaries,
+        &[summary("gw-audit", 1), summary("gw-zendesk", 2)],
+        fx.now(),
+    );
+    // Summarised once: a later flush adds nothing before the next marker.
+    fx.t.app.audit.flush_repeats(fx.now());
+    let last = marker(&fx).await;
+    assert_all(&trail.wait(1).await, &[last], fx.now());
+
+    assert_chain(&trail.seen, false);
+    assert_documented(&trail.seen);
+}
+
+#[tokio::test]
+async fn with_introspection_all_every_answer_is_recorded() {
+    let fx = fixture("all").await;
+    let token = fx.obo("support-bot", ALICE, ZENDESK).await;
+    let mut trail = Trail::start(&fx.t.app.store.db).await;
+    let mut want = Vec::new();
+    for caller in ["gw-zendesk", "gw-zendesk", "gw-audit", "gw-zendesk"] {
+        let (on, rid) = introspect(&fx, caller, &token).await;
+        assert!(on);
+        want.push(active(&token, caller, &rid, &fx));
+    }
+    let (on, rid) = introspect(&fx, "gw-slack", &token).await;
+    assert!(!on);
+    want.push(inactive("gw-slack", &rid, "wrong_audience"));
+    want.push(marker(&fx).await);
+    assert_all(&trail.wait(want.len()).await, &want, fx.now());
+
+    // Nothing was counted, so nothing is summarised.
+    let exp = claims_of(&token)["exp"].as_i64().expect("exp");
+    fx.advance(exp - fx.now() + 1).await;
+    fx.t.app.audit.flush_repeats(fx.now());
+    let last = marker(&fx).await;
+    assert_all(&trail.wait(1).await, &[last], fx.now());
+
+    assert_chain(&trail.seen, false);
+    assert_documented(&trail.seen);
+}
+
+#[tokio::test]
+async fn an_introspection_refused_at_the_form_is_recorded() {
+    let fx = fixture("first").await;
+    let mut trail = Trail::start(&fx.t.app.store.db).await;
+    let res =
+        fx.t.client
+            .post(fx.t.url("/introspect"))
+            .basic_auth("gw-zendesk", Some(&fx.secret))
+            .header("content-type", "application/json")
+            .body("{\"token\": \"x\"}")
+            .send()
+            .await
+            .expect("request must reach the test server");
+    assert_eq!(res.status().as_u16(), 400);
+    let rid = crate::helpers::header(&res, "x-request-id");
+    let detail = "the body must be application/x-www-form-urlencoded, not \"application/json\"";
+    let want = with(
+        blank("introspect", &rid),
+        json!({"decision": "deny", "reason": "bad_request", "detail": detail}),
+    );
+    let got = trail.wait(1).await;
+    assert_all(&got, &[want], fx.now());
+}

@@ -3,6 +3,7 @@
 //! them (tokens, pattern, policy), and creates the token: three named steps.
 
 mod client_credentials;
+mod delegation;
 mod issue;
 mod token_exchange;
 

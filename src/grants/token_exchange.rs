@@ -8,8 +8,7 @@
 //! | the agent's workload token            | none                | workload |
 //! | an agent-sts token (obo/hybrid)       | none or workload    | chain: the old `act` nests in the new |
 
-use serde_json::{Map, Value, json};
-
+use super::delegation::{act, check_chain_population, check_may_act, within_subject};
 use super::issue::{Grant, Issued, issue};
 use super::{TokenRequest, bad_request};
 use crate::app::App;
@@ -259,19 +258,6 @@ fn base<'a>(agent: &'a Agent, pattern: Pattern, target: &'a str) -> Grant<'a> {
     }
 }
 
-/// `{"sub", "iss"?, "act"?}`: RFC 8693 §4.1.
-fn act(sub: &str, iss: Option<&str>, prior: Option<Value>) -> Value {
-    let mut a = Map::new();
-    a.insert("sub".into(), json!(sub));
-    if let Some(iss) = iss {
-        a.insert("iss".into(), json!(iss));
-    }
-    if let Some(p) = prior {
-        a.insert("act".into(), p);
-    }
-    Value::Object(a)
-}
-
 /// RFC 8693 §3: the token types we accept.
 fn token_type(t: &str, param: &str) -> Result<(), Denial> {
     if [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT].contains(&t) {
@@ -367,75 +353,4 @@ async fn verify_actor(
         }
         _ => Err(mismatch()),
     }
-}
-
-/// RFC 8693 §4.4: when the subject token says who may act, it must be us.
-fn check_may_act(claims: &Map<String, Value>, principal: &str, issuer: &str) -> Result<(), Denial> {
-    let Some(may) = claims.get("may_act") else {
-        return Ok(());
-    };
-    let sub_ok = may.get("sub").and_then(Value::as_str) == Some(principal);
-    let iss_ok = may.get("iss").is_none_or(|i| i.as_str() == Some(issuer));
-    if sub_ok && iss_ok {
-        Ok(())
-    } else {
-        Err(Denial::new(
-            ErrorCode::InvalidRequest,
-            Reason::MayActMismatch,
-            format!("subject_token's may_act does not name the actor {principal}"),
-        ))
-    }
-}
-
-/// A token made from one of ours never carries a scope the subject lacks.
-fn within_subject(
-    o: &OwnToken,
-    decided: Vec<String>,
-    explicit: bool,
-) -> Result<Vec<String>, Denial> {
-    if explicit && let Some(s) = decided.iter().find(|s| !o.scopes.contains(s)) {
-        return Err(Denial::new(
-            ErrorCode::InvalidScope,
-            Reason::ScopeExceedsSubject,
-            format!("scope {} is not in the subject_token's scope", shown(s)),
-        ));
-    }
-    let kept: Vec<String> = decided
-        .into_iter()
-        .filter(|s| o.scopes.contains(s))
-        .collect();
-    if kept.is_empty() {
-        return Err(Denial::new(
-            ErrorCode::InvalidScope,
-            Reason::NoScopeGranted,
-            "none of the subject_token's scopes can be granted here",
-        ));
-    }
-    Ok(kept)
-}
-
-/// A chain must not let a user past the next agent's population rules. Our
-/// tokens carry the user's upstream (`idp`) but not their groups, so an
-/// agent restricted by group refuses chained tokens (fail closed).
-fn check_chain_population(app: &App, agent: &Agent, o: &OwnToken) -> Result<(), Denial> {
-    let deny = |why: String| Denial::new(ErrorCode::InvalidGrant, Reason::UserNotAllowed, why);
-    if !agent.user_groups.is_empty() {
-        return Err(deny(format!(
-            "the user is in none of agent {}'s user_groups",
-            agent.id
-        )));
-    }
-    if !agent.user_upstreams.is_empty() {
-        let upstream = o
-            .str_claim("idp")
-            .and_then(|idp| app.upstreams.name_of_issuer(idp));
-        if !upstream.is_some_and(|u| agent.user_upstreams.iter().any(|a| a == u)) {
-            return Err(deny(format!(
-                "users of {} may not use agent {}",
-                upstream.unwrap_or("an unknown upstream"),
-                agent.id
-            )));
-        }
-    }
-    Ok(())
 }

@@ -87,6 +87,13 @@ Try it:
     -d actor_token=$AGENT -d actor_token_type=urn:ietf:params:oauth:token-type:jwt \
     -d resource=https://mcp-gateway.example.com
 
+  # The MCP gateway introspects an agent token (put one in $AT)
+  curl -s -u mcp-gateway:dev-secret-mcp-gateway {base}/introspect -d token=$AT
+
+  # "Alice quits": revoke every token of a user, then read the audit trail
+  curl -s -H 'Authorization: Bearer dev-admin-credential' {base}/admin/revocations -d '{{"subject":"<sub of the token>"}}' -H 'content-type: application/json'
+  curl -s -H 'Authorization: Bearer dev-admin-credential' '{base}/admin/audit?limit=5'
+
 Stop with Ctrl-C.
 "#,
         data = data_dir.display(),

@@ -6,6 +6,7 @@
 #   benches/load.sh                          # agent-sts, then the peer
 #   TARGETS=sts SCENARIOS="token_exchange" benches/load.sh
 #   DURATION=15s CONNS="16 64" benches/load.sh
+#   TARGETS="sts floor" SCENARIOS="token_exchange jwks" benches/load.sh   # against the HTTP+JOSE floor
 #
 # Prints both summary.csv files and the ratio agent-sts / peer per row.
 set -euo pipefail
@@ -113,6 +114,20 @@ PY
   echo "agent-sts peak RSS: $(awk '/VmHWM/{print $2, $3}' "/proc/$sts_pid/status")"
   kill "$sts_pid"
 fi
+if [[ " $TARGETS " == *" floor "* ]]; then
+  # The HTTP + JOSE floor (examples/floor_server.rs): token exchange and JWKS only.
+  (cd "$ROOT" && cargo build --release --quiet --example floor_server)
+  taskset -c 0 "$ROOT/target/release/examples/floor_server" "$WORKDIR/upstream_jwks.json" 8190 &
+  floor_pid=$!
+  pids+=("$floor_pid")
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:8190/jwks" >/dev/null && break; sleep 0.1; done
+  floor_scenarios=""
+  for sc in $SCENARIOS; do case "$sc" in token_exchange|jwks) floor_scenarios="$floor_scenarios $sc" ;; esac; done
+  TARGET=floor BASE_URL="http://127.0.0.1:8190" SERVER_PID="$floor_pid" TX_AUDIENCE="$RESOURCE" \
+    TOKEN_PATH=/token JWKS_PATH=/jwks SCENARIOS="$floor_scenarios" "$PEER/run.sh" | tee "$STS_DIR/floor.log"
+  results+=("$(awk '/^results:/{print $2}' "$STS_DIR/floor.log")")
+  kill "$floor_pid"
+fi
 if [[ " $TARGETS " == *" peer "* ]]; then
   TARGET=peer SCENARIOS="$SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/peer.log"
   results+=("$(awk '/^results:/{print $2}' "$STS_DIR/peer.log")")
@@ -120,7 +135,7 @@ fi
 
 for r in "${results[@]}"; do echo "== $r"; cat "$r"; done
 if [ "${#results[@]}" = 2 ]; then
-  echo "== ratio agent-sts / peer (rps; server CPU µs per request)"
+  echo "== ratio ${TARGETS// / \/ } (rps; server CPU µs per request)"
   join -t, <(grep -v '^#' "${results[0]}" | tail -n +2 | awk -F, '{print $1"@"$2","$3","$10}' | sort) \
            <(grep -v '^#' "${results[1]}" | tail -n +2 | awk -F, '{print $1"@"$2","$3","$10}' | sort) |
     awk -F, '{printf "%-24s rps %8.0f / %8.0f = %5.2fx   cpu %6.1f / %6.1f us\n", $1, $2, $4, ($4>0?$2/$4:0), $3, $5}'

@@ -397,6 +397,18 @@ pub struct AgentConfig {
     /// default: anyone the scope rules admit).
     #[serde(default)]
     pub user_groups: Vec<String>,
+    /// `report-only` lets a request the group rules would deny through and
+    /// audits it as `would_deny` (a roll-out's first weeks). Default `enforce`.
+    #[serde(default)]
+    pub enforcement: Enforcement,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enforcement {
+    #[default]
+    Enforce,
+    ReportOnly,
 }
 
 fn default_token_ttl() -> Span {

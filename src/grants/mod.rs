@@ -119,6 +119,8 @@ pub async fn record(
     denial: Option<&Denial>,
 ) -> Result<(), Denial> {
     match denial {
+        // Report-only: allowed, and recorded as the denial it would be.
+        None if trail.decision == Some(Decision::WouldDeny) => {}
         None => {
             trail.decision = Some(Decision::Allow);
             trail.reason = allowed.into();

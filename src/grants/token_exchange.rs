@@ -12,12 +12,12 @@ use super::delegation::{act, check_chain_population, check_may_act, within_subje
 use super::issue::{Grant, Issued, issue};
 use super::{TokenRequest, bad_request};
 use crate::app::App;
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Decision};
 use crate::clock::UnixTime;
 use crate::config::Pattern;
 use crate::error::{ErrorCode, shown};
 use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
-use crate::policy::{Agent, Denial, User, decide_scopes};
+use crate::policy::{Agent, Denial, User, decide_scopes, decide_user_scopes};
 use crate::reason::Reason;
 use crate::tokens::own::{OwnToken, verify_own};
 use crate::upstream::{Refusal, VerifiedToken, jws};
@@ -163,8 +163,13 @@ pub async fn exchange(
                 upstream: &v.upstream,
                 groups: &v.groups,
             };
-            let scopes =
-                decide_scopes(&app.policy, agent, Some(user), target, requested.as_deref())?;
+            let (scopes, would_deny) =
+                decide_user_scopes(&app.policy, agent, user, target, requested.as_deref())?;
+            if let Some(d) = would_deny {
+                trail.decision = Some(Decision::WouldDeny);
+                trail.reason = d.reason.as_str().into();
+                trail.detail = format!("report-only: {}", d.description);
+            }
             Grant {
                 sub: v.subject,
                 scopes,

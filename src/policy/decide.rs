@@ -132,6 +132,36 @@ pub fn decide_scopes(
     Ok(granted.into_iter().map(str::to_string).collect())
 }
 
+/// [`decide_scopes`] for a user pattern, honouring report-only agents: when
+/// only the group rules (membership, overage, population) would deny, the
+/// request gets what it would get without them, and the would-be denial is
+/// returned for the audit record (`would_deny`). Every other rule denies.
+pub fn decide_user_scopes(
+    policy: &Policy,
+    agent: &Agent,
+    user: User<'_>,
+    target: &str,
+    requested: Option<&[String]>,
+) -> Result<(Vec<String>, Option<Denial>), Denial> {
+    match decide_scopes(policy, agent, Some(user), target, requested) {
+        Ok(scopes) => Ok((scopes, None)),
+        Err(d)
+            if agent.report_only
+                && matches!(
+                    d.reason,
+                    Reason::MissingGroup
+                        | Reason::GroupsOverage
+                        | Reason::UserNotAllowed
+                        | Reason::NoScopeGranted
+                ) =>
+        {
+            let scopes = decide_scopes(policy, agent, None, target, requested)?;
+            Ok((scopes, Some(d)))
+        }
+        Err(d) => Err(d),
+    }
+}
+
 /// The agent's allowed population: upstreams and groups.
 fn check_population(agent: &Agent, user: &User<'_>) -> Result<(), Denial> {
     let deny = |why: String| Denial::new(ErrorCode::InvalidGrant, Reason::UserNotAllowed, why);

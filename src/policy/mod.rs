@@ -14,7 +14,7 @@ use crate::error::ErrorCode;
 use crate::reason::Reason;
 
 pub use crate::config::check_scope;
-pub use decide::{User, decide_scopes};
+pub use decide::{User, decide_scopes, decide_user_scopes};
 
 /// A refused request: the protocol error, the stable reason, and a human
 /// description naming the scope, resource or claim at fault.
@@ -49,6 +49,8 @@ pub struct Agent {
     pub user_upstreams: Vec<String>,
     /// (upstream, group)
     pub user_groups: Vec<(String, String)>,
+    /// Group rules report (`would_deny`) instead of deny.
+    pub report_only: bool,
 }
 
 impl Agent {
@@ -68,6 +70,7 @@ impl Agent {
                 .iter()
                 .filter_map(|g| split_group(g))
                 .collect(),
+            report_only: a.enforcement == crate::config::Enforcement::ReportOnly,
         }
     }
 

@@ -47,6 +47,13 @@ patterns = ["obo"]
 resources = ["https://jira"]
 optional_scopes = ["jira:issues:read"]
 client = { id = "jira", auth = "client_secret_basic", secret_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
+[[agents]]
+id = "pilot"
+patterns = ["obo"]
+resources = ["https://zendesk"]
+required_scopes = ["zendesk:tickets:read"]
+enforcement = "report-only"
+client = { id = "pilot", auth = "client_secret_basic", secret_sha256 = "0000000000000000000000000000000000000000000000000000000000000000" }
 [scope_groups]
 "zendesk:tickets:read" = ["okta:Support"]
 "zendesk:tickets:write" = ["okta:Leads"]
@@ -291,4 +298,25 @@ fn agent_principal_and_patterns() {
         (ErrorCode::UnauthorizedClient, Reason::PatternNotAllowed)
     );
     assert_eq!(d.description, "agent picky may not use the hybrid pattern");
+}
+
+#[test]
+fn report_only_lets_group_rules_through_and_says_what_they_would_do() {
+    let p = policy();
+    let pilot = p.agent_by_client("pilot").unwrap();
+    let none = groups(&["Everyone"]);
+    let user = User {
+        upstream: "okta",
+        groups: &none,
+    };
+    let (scopes, would) = decide_user_scopes(&p, pilot, user, "https://zendesk", None).unwrap();
+    assert_eq!(scopes, ["zendesk:tickets:read"]);
+    assert_eq!(would.map(|d| d.reason), Some(Reason::MissingGroup));
+    // Only the group rules: a resource the agent may not call still denies.
+    let d = decide_user_scopes(&p, pilot, user, "https://slack", None).unwrap_err();
+    assert_eq!(d.reason, Reason::TargetNotAllowed);
+    // An enforcing agent denies the same request.
+    let bot = p.agent_by_client("bot").unwrap();
+    let d = decide_user_scopes(&p, bot, user, "https://zendesk", None).unwrap_err();
+    assert_eq!(d.reason, Reason::MissingGroup);
 }

@@ -24,6 +24,7 @@ mod support;
 
 mod introspect;
 mod query;
+mod report_only;
 mod revoke;
 mod secrets;
 mod token;

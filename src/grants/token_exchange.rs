@@ -19,7 +19,7 @@ use crate::error::{ErrorCode, shown};
 use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
 use crate::policy::{Agent, Denial, User, decide_scopes, decide_user_scopes};
 use crate::reason::Reason;
-use crate::tokens::own::{OwnToken, verify_own};
+use crate::tokens::own::{OwnToken, verify_own_parsed};
 use crate::upstream::{Refusal, VerifiedToken, jws};
 
 enum Subject {
@@ -288,8 +288,12 @@ fn token_denial(param: &str, r: Refusal) -> Denial {
 }
 
 async fn verify(app: &App, token: &str, param: &str, now: UnixTime) -> Result<Subject, Denial> {
-    if jws::peek_issuer(token).as_deref() == Some(app.config.issuer.as_str()) {
-        let own = verify_own(&app.keys.current(), &app.config.issuer, token, now)
+    // Decoded once, then routed by issuer: ours (a chain) or an upstream's.
+    let parsed = jws::parse(token).map_err(|r| token_denial(param, r))?;
+    let ours =
+        parsed.claims.get("iss").and_then(|v| v.as_str()) == Some(app.config.issuer.as_str());
+    if ours {
+        let own = verify_own_parsed(&app.keys.current(), &app.config.issuer, parsed, now)
             .map_err(|r| token_denial(param, r))?;
         // A revoked token of ours must not buy a fresh one.
         match app.revocations.check(&own.token_ref(), now) {
@@ -313,7 +317,7 @@ async fn verify(app: &App, token: &str, param: &str, now: UnixTime) -> Result<Su
     }
     let v = app
         .upstreams
-        .verify(token)
+        .verify_parsed(parsed, token)
         .await
         .map_err(|r| token_denial(param, r))?;
     Ok(Subject::Upstream(v))

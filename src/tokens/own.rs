@@ -61,6 +61,8 @@ impl AccessClaims {
 /// A verified token of ours.
 #[derive(Debug, Clone)]
 pub struct OwnToken {
+    /// The key that signed it.
+    pub kid: String,
     pub claims: Map<String, Value>,
     pub sub: String,
     pub exp: UnixTime,
@@ -118,7 +120,16 @@ pub fn verify_own(
     token: &str,
     now: UnixTime,
 ) -> Result<OwnToken, Refusal> {
-    let jws = jws::parse(token)?;
+    verify_own_parsed(ring, issuer, jws::parse(token)?, now)
+}
+
+/// [`verify_own`] of a token already split and decoded.
+pub fn verify_own_parsed(
+    ring: &KeyRing,
+    issuer: &str,
+    jws: jws::Jws<'_>,
+    now: UnixTime,
+) -> Result<OwnToken, Refusal> {
     if jws.header.typ.as_deref() != Some(TYP_AT_JWT) {
         return Err(invalid("a token of ours has typ at+jwt"));
     }
@@ -171,6 +182,7 @@ pub fn verify_own(
             .map(str::to_string)
     };
     Ok(OwnToken {
+        kid: kid.to_string(),
         sub: text("sub").ok_or_else(|| invalid("the token has no sub"))?,
         exp,
         agent_id: field("id").ok_or_else(|| invalid("the token has no urn:agent.id"))?,

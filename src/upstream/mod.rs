@@ -210,8 +210,17 @@ impl UpstreamRegistry {
 
     /// Verify an upstream token; see the module docs for the order.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Refusal> {
+        self.verify_parsed(jws::parse(token)?, token).await
+    }
+
+    /// [`Self::verify`] of a token already split and decoded (`token` is
+    /// still needed for back-channel introspection).
+    pub async fn verify_parsed(
+        &self,
+        jws: jws::Jws<'_>,
+        token: &str,
+    ) -> Result<VerifiedToken, Refusal> {
         let now = self.clock.now();
-        let jws = jws::parse(token)?;
         let iss = jws
             .claims
             .get("iss")

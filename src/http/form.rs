@@ -38,6 +38,18 @@ pub struct Form {
     pub used_basic: bool,
 }
 
+/// The body as the handlers receive it (a read over the cap is a
+/// rejection), parsed: one entry point for `/token`, `/introspect`, `/revoke`.
+pub fn read(
+    headers: &HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Form, (Denial, bool)> {
+    match body {
+        Ok(body) => parse(headers, &body),
+        Err(_) => Err((too_large(), false)),
+    }
+}
+
 pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Form, (Denial, bool)> {
     let used_basic = headers
         .get(header::AUTHORIZATION)

@@ -27,11 +27,7 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let trail = super::trail(Some(Event::Introspect), request_id, peer);
-    let parsed = match body {
-        Ok(body) => form::parse(&headers, &body),
-        Err(_) => Err((form::too_large(), false)),
-    };
-    let form = match parsed {
+    let form = match form::read(&headers, body) {
         Ok(f) => f,
         Err((denial, used_basic)) => {
             crate::introspection::record_refusal(&app, trail, &denial);

@@ -24,12 +24,7 @@ pub async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let trail = super::trail(Some(Event::Revoke), request_id, peer);
-    let parsed = match body {
-        Ok(body) => {
-            form::parse(&headers, &body).map(|f| (f.presented, f.request.params, f.used_basic))
-        }
-        Err(_) => Err((form::too_large(), false)),
-    };
+    let parsed = form::read(&headers, body).map(|f| (f.presented, f.request.params, f.used_basic));
     let used_basic = parsed.as_ref().map_or_else(|(_, b)| *b, |(_, _, b)| *b);
     match revoke_request(
         &app,

@@ -26,11 +26,7 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let trail = super::trail(Some(Event::Token), request_id, peer);
-    let parsed = match body {
-        Ok(body) => form::parse(&headers, &body),
-        Err(_) => Err((form::too_large(), false)),
-    };
-    let form = match parsed {
+    let form = match form::read(&headers, body) {
         Ok(f) => f,
         Err((denial, used_basic)) => {
             let recorded = grants::record(&app, trail, "granted", Some(&denial)).await;

@@ -288,11 +288,6 @@ impl Revocations {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-
-    /// Load a revocation into this view only (benchmarks, tests).
-    pub fn apply_local(&self, r: &Revocation) {
-        self.write(|v| v.apply(r));
-    }
 }
 
 #[cfg(test)]

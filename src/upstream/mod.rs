@@ -18,9 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, UnixTime};
-use crate::config::{
-    ENTRA_V1_ISSUER, IntrospectMode, TENANT_PLACEHOLDER, UpstreamAlg, UpstreamConfig,
-};
+use crate::config::{ENTRA_V1_ISSUER, IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig};
 use crate::reason::Reason;
 
 pub use crate::config::{UpstreamKind, UpstreamUse};
@@ -338,13 +336,6 @@ impl UpstreamRegistry {
     /// The configured name of the upstream that issues as `iss`.
     pub fn name_of_issuer(&self, iss: &str) -> Option<&str> {
         self.find(iss).map(|(u, _)| &*u.name)
-    }
-
-    pub fn allowed_algorithms(&self, name: &str) -> Option<&[UpstreamAlg]> {
-        self.upstreams
-            .iter()
-            .find(|u| &*u.name == name)
-            .map(|u| u.config.algorithms.as_slice())
     }
 }
 

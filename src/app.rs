@@ -150,7 +150,7 @@ impl App {
             introspection_endpoint,
             revocation_endpoint,
             revocations,
-            verified: VerifiedCache::default(),
+            verified: VerifiedCache::new(crate::introspection::CACHE_MAX_ENTRIES),
             admin_credential,
             audit,
             replica_id,

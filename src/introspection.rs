@@ -9,7 +9,7 @@
 //! the revocation check is made on every call against the in-memory view.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -22,9 +22,11 @@ use crate::policy::Denial;
 use crate::policy::Introspector;
 use crate::reason::Reason;
 use crate::revocation::{Stale, TokenRef};
+use crate::token_cache::{TokenCache, digest};
 use crate::tokens::own::verify_own;
 
-const CACHE_MAX_ENTRIES: usize = 200_000;
+/// Entries of the verified-token cache ([`VerifiedCache`]).
+pub const CACHE_MAX_ENTRIES: usize = 200_000;
 
 /// A verified token of ours and its precomputed active answer.
 #[derive(Debug)]
@@ -64,44 +66,8 @@ pub enum Outcome {
     Inactive(Reason),
 }
 
-#[derive(Debug, Default)]
-pub struct VerifiedCache {
-    map: RwLock<HashMap<[u8; 32], Arc<Verified>>>,
-}
-
-impl VerifiedCache {
-    fn get(&self, key: &[u8; 32], now: UnixTime) -> Option<Arc<Verified>> {
-        let map = self.map.read().ok()?;
-        map.get(key).filter(|v| v.exp > now).cloned()
-    }
-
-    fn put(&self, key: [u8; 32], v: Arc<Verified>, now: UnixTime) {
-        if let Ok(mut map) = self.map.write() {
-            if map.len() >= CACHE_MAX_ENTRIES {
-                map.retain(|_, v| v.exp > now);
-                if map.len() >= CACHE_MAX_ENTRIES {
-                    map.clear();
-                }
-            }
-            map.insert(key, v);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.read().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
+/// Verified tokens of ours by SHA-256, until their `exp`.
+pub type VerifiedCache = TokenCache<Arc<Verified>>;
 
 /// Is `token` active for `caller`? `Err(Stale)` when the revocation view
 /// is too old to answer.
@@ -125,7 +91,7 @@ pub fn introspect(
                 Err(reason) => return Ok(Outcome::Inactive(reason)),
             };
             let v = Arc::new(v);
-            app.verified.put(key, Arc::clone(&v), now);
+            app.verified.put(key, v.exp, Arc::clone(&v), now);
             v
         }
     };

@@ -35,6 +35,7 @@ pub mod reason;
 pub mod revocation;
 pub mod revoke;
 pub mod store;
+pub mod token_cache;
 pub mod tokens;
 pub mod upstream;
 

@@ -52,6 +52,7 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
+    agent_sts::audit::log::use_json_lines(format == LogFormat::Json);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder

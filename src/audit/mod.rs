@@ -1,9 +1,10 @@
 //! Audit: one hash-chained record per decision on `/token`, `/introspect`,
 //! `/revoke` and the admin API, made durable in the database by group
 //! commit (see `writer`) and written as a JSON line on the log (target
-//! `audit`: the message is the record's JSON). No token, secret or
+//! `audit`, see `log`). No token, secret or
 //! assertion ever appears in a record: only `jti`s, ids and hashes.
 
+pub mod log;
 pub mod record;
 pub mod verify;
 mod writer;

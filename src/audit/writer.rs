@@ -98,9 +98,7 @@ pub async fn run(mut rx: mpsc::Receiver<Job>, db: Database, replica: String) {
             Ok(()) => {
                 chain.seq = seq;
                 chain.prev = prev;
-                for r in &rows {
-                    tracing::info!(target: "audit", "{}", r.record);
-                }
+                super::log::write(rows.iter().map(|r| (r.at, r.record.as_str())));
                 true
             }
             Err(e) => {

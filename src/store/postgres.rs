@@ -31,6 +31,9 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(CONNECT_TIMEOUT)
+            // sqlx pings every connection when it is released; a ping on
+            // acquire as well would add a round trip to every audit commit.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| connect_error(e.to_string()))?;
@@ -136,29 +139,33 @@ impl PostgresStore {
         Ok(done.rows_affected())
     }
 
+    /// One statement, one implicit transaction, one round trip: the
+    /// columns go as arrays (`UNNEST`), so the statement text is the same
+    /// for every batch size and stays prepared.
     pub async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record) ",
-        );
-        q.push_values(rows, |mut b, r| {
-            b.push_bind(&r.chain)
-                .push_bind(r.seq)
-                .push_bind(r.at)
-                .push_bind(&r.event)
-                .push_bind(&r.decision)
-                .push_bind(&r.reason)
-                .push_bind(&r.subject)
-                .push_bind(&r.agent)
-                .push_bind(&r.prev_hash)
-                .push_bind(&r.hash)
-                .push_bind(&r.record);
-        });
-        q.build().execute(&mut *tx).await?;
-        tx.commit().await?;
+        let text = |f: fn(&AuditRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+        let opt = |f: fn(&AuditRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])",
+        )
+        .bind(text(|r| &r.chain))
+        .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(text(|r| &r.event))
+        .bind(text(|r| &r.decision))
+        .bind(text(|r| &r.reason))
+        .bind(opt(|r| r.subject.as_deref()))
+        .bind(opt(|r| r.agent.as_deref()))
+        .bind(text(|r| &r.prev_hash))
+        .bind(text(|r| &r.hash))
+        .bind(text(|r| &r.record))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

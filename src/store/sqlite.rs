@@ -33,6 +33,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(CONNECT_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| connect_error(e.to_string()))?;
@@ -138,11 +139,11 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
+    /// One multi-row statement: its own transaction, one commit.
     pub async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record) ",
         );
@@ -159,8 +160,7 @@ impl SqliteStore {
                 .push_bind(&r.hash)
                 .push_bind(&r.record);
         });
-        q.build().execute(&mut *tx).await?;
-        tx.commit().await?;
+        q.build().execute(&self.pool).await?;
         Ok(())
     }
 

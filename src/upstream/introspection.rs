@@ -3,28 +3,23 @@
 //! by the token's SHA-256 for at most min(60 s, the token's remaining
 //! lifetime). Any failure to ask refuses the token: fail closed.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use serde_json::{Map, Value};
 
 use super::{Refusal, fetch};
 use crate::clock::UnixTime;
 use crate::config::SecretString;
 use crate::reason::Reason;
+use crate::token_cache::{TokenCache, digest};
 
 const CACHE_SECONDS: i64 = 60;
-
-/// SHA-256 of a token → (cache until, the active answer's claims or None).
-type AnswerCache = HashMap<[u8; 32], (UnixTime, Option<Map<String, Value>>)>;
-const CACHE_MAX_ENTRIES: usize = 100_000;
 
 pub struct Introspector {
     /// Configured endpoint; otherwise discovery's.
     endpoint: Option<String>,
     client_id: String,
     client_secret: SecretString,
-    cache: Mutex<AnswerCache>,
+    /// The active answer's claims, or None for inactive.
+    cache: TokenCache<Option<Map<String, Value>>>,
 }
 
 impl std::fmt::Debug for Introspector {
@@ -36,20 +31,13 @@ impl std::fmt::Debug for Introspector {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
 impl Introspector {
     pub fn new(endpoint: Option<String>, client_id: String, client_secret: SecretString) -> Self {
         Self {
             endpoint,
             client_id,
             client_secret,
-            cache: Mutex::new(HashMap::new()),
+            cache: TokenCache::default(),
         }
     }
 
@@ -63,7 +51,7 @@ impl Introspector {
         now: UnixTime,
     ) -> Result<Map<String, Value>, Refusal> {
         let key = digest(token);
-        if let Some(answer) = self.cached(&key, now) {
+        if let Some(answer) = self.cache.get(&key, now) {
             return answer.ok_or_else(inactive);
         }
         let endpoint = self.endpoint.clone().or(discovered).ok_or_else(|| {
@@ -84,31 +72,8 @@ impl Introspector {
             _ => return Err(unavailable("the answer has no boolean \"active\"".into())),
         };
         let until = exp.map_or(now + CACHE_SECONDS, |e| e.min(now + CACHE_SECONDS));
-        self.remember(key, until, answer.clone(), now);
+        self.cache.put(key, until, answer.clone(), now);
         answer.ok_or_else(inactive)
-    }
-
-    fn cached(&self, key: &[u8; 32], now: UnixTime) -> Option<Option<Map<String, Value>>> {
-        let cache = self.cache.lock().ok()?;
-        let (until, answer) = cache.get(key)?;
-        (now < *until).then(|| answer.clone())
-    }
-
-    fn remember(
-        &self,
-        key: [u8; 32],
-        until: UnixTime,
-        answer: Option<Map<String, Value>>,
-        now: UnixTime,
-    ) {
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_MAX_ENTRIES {
-                cache.retain(|_, (u, _)| *u > now);
-            }
-            if cache.len() < CACHE_MAX_ENTRIES {
-                cache.insert(key, (until, answer));
-            }
-        }
     }
 }
 

@@ -6,6 +6,13 @@
 //! header rules (alg allow-list, no jku/x5u/jwk, crit) → issuer routing →
 //! signature with a key from *that* issuer's JWKS → tenant → audience →
 //! times → required claims → back-channel introspection → profile mapping.
+//!
+//! A signature that verified is remembered by the token's SHA-256 until the
+//! token's `exp` (an agent host exchanges the same user token for each tool
+//! and resource it calls): a repeat skips only the signature arithmetic,
+//! and only while the issuer's JWKS still serves the very key that
+//! verified it (a refresh or a removed key ends it). Every other check,
+//! times included, runs on every request.
 
 pub(crate) mod fetch;
 mod introspection;
@@ -20,10 +27,11 @@ use serde_json::{Map, Value};
 use crate::clock::{SharedClock, UnixTime};
 use crate::config::{ENTRA_V1_ISSUER, IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig};
 use crate::reason::Reason;
+use crate::token_cache::{self, TokenCache};
 
 pub use crate::config::{UpstreamKind, UpstreamUse};
 use introspection::Introspector;
-use jwks_cache::{KeyCache, KeySource};
+use jwks_cache::{CachedKey, KeyCache, KeySource};
 
 /// Why a token was refused: a stable reason and a human detail. The detail
 /// names claims and values, never the token itself.
@@ -93,6 +101,8 @@ struct Upstream {
     templates: Vec<(String, String)>,
     introspect: IntrospectMode,
     keys: KeyCache,
+    /// Tokens whose signature verified, with the key that verified them.
+    signatures: TokenCache<Arc<CachedKey>>,
     introspector: Option<Introspector>,
 }
 
@@ -140,6 +150,7 @@ impl Upstream {
                 config.keys_min_refetch.as_secs() as i64,
                 config.keys_stale_for.as_secs() as i64,
             ),
+            signatures: TokenCache::default(),
             templates,
             introspector,
             config: config.clone(),
@@ -246,12 +257,24 @@ impl UpstreamRegistry {
                 .keys
                 .key(&self.http, jws.header.kid.as_deref(), alg, now)
                 .await?;
-            let verifier = key.verifier(alg).ok_or_else(|| {
-                Refusal::new(Reason::KeyMismatch, "the key does not fit the algorithm")
-            })?;
-            verifier
-                .verify(jws.signing_input.as_bytes(), &jws.signature)
-                .map_err(|_| Refusal::new(Reason::BadSignature, "the signature does not verify"))?;
+            let digest = token_cache::digest(token);
+            let seen = up
+                .signatures
+                .get(&digest, now)
+                .is_some_and(|k| Arc::ptr_eq(&k, &key));
+            if !seen {
+                let verifier = key.verifier(alg).ok_or_else(|| {
+                    Refusal::new(Reason::KeyMismatch, "the key does not fit the algorithm")
+                })?;
+                verifier
+                    .verify(jws.signing_input.as_bytes(), &jws.signature)
+                    .map_err(|_| {
+                        Refusal::new(Reason::BadSignature, "the signature does not verify")
+                    })?;
+                if let Ok(Some(exp)) = claim_time(&jws.claims, "exp") {
+                    up.signatures.put(digest, exp, key, now);
+                }
+            }
         }
         let mut claims = jws.claims;
         if let Some(t) = &tenant {

@@ -182,6 +182,13 @@ impl Idp {
         kid
     }
 
+    /// Serves a new key under the current signing key's `kid` (an IdP that
+    /// reuses kids). Tokens signed before no longer verify.
+    pub fn replace_key_keeping_kid(&self) {
+        let kid = self.kid();
+        self.keys().published[0] = SigningKey::rsa(kid);
+    }
+
     /// Rotates but keeps every earlier key in the JWKS (after the new one). Returns the new kid.
     pub fn rotate_key_keep_old(&self) -> String {
         let key = self.next_key();

@@ -20,6 +20,39 @@ async fn rotation_at_the_idp_costs_exactly_one_refetch() {
 }
 
 #[tokio::test]
+async fn a_remembered_signature_ends_when_the_issuer_serves_another_key_under_its_kid() {
+    let okta = FakeOkta::start().await;
+    let clock = frozen_now();
+    let reg = registry_with(&okta_block(&okta, ""), Arc::new(clock.clone()));
+    let token = okta.access_token("a@example.com").ttl(3 * 86_400).mint();
+    verified(&reg, &token).await;
+    verified(&reg, &token).await;
+    okta.replace_key_keeping_kid();
+    let before = okta.jwks_fetches();
+    clock.advance(25 * 3600);
+    reg.refresh_due().await;
+    assert_eq!(okta.jwks_fetches(), before + 1, "the keys were refreshed");
+    let r = refused(&reg, &token).await;
+    assert_eq!(r.reason, Reason::BadSignature);
+    assert_eq!(r.detail, "the signature does not verify");
+}
+
+#[tokio::test]
+async fn a_remembered_signature_does_not_outlive_the_token() {
+    let okta = FakeOkta::start().await;
+    let clock = frozen_now();
+    let reg = registry_with(
+        &okta_block(&okta, "clock_skew = \"30s\""),
+        Arc::new(clock.clone()),
+    );
+    let token = okta.access_token("a@example.com").ttl(600).mint();
+    verified(&reg, &token).await;
+    clock.advance(600 + 31);
+    let r = refused(&reg, &token).await;
+    assert_eq!(r.reason, Reason::Expired);
+}
+
+#[tokio::test]
 async fn concurrent_unknown_kids_share_one_refetch() {
     let okta = FakeOkta::start().await;
     let reg = Arc::new(registry(&okta_block(&okta, "")));

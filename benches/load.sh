@@ -7,136 +7,163 @@
 #   TARGETS=sts SCENARIOS="token_exchange" benches/load.sh
 #   DURATION=15s CONNS="16 64" benches/load.sh
 #   TARGETS="sts floor" SCENARIOS="token_exchange jwks" benches/load.sh   # against the HTTP+JOSE floor
+#   TARGETS=sts SCENARIOS="hybrid_exchange introspect_first_seen mixed" benches/load.sh
+#
+# Scenarios. run.sh's own: token_exchange (OBO), token_cc_jwt
+# (client_credentials), introspect_jwt (cached introspection), jwks
+# (introspect_opaque: peer only). Ours, measured the same way by lib.sh:
+#   hybrid_exchange        user subject_token + the agent's workload token as
+#                          actor_token (peer: n/a, it has no hybrid)
+#   introspect_first_seen  every request introspects a token never seen before
+#                          (tokens minted first with client_credentials; peer:
+#                          its /bench/introspect-jwt, the same way)
+#   mixed                  an agent calling MCP tools: 1 exchange, then 20
+#                          introspections of that token; server and wrk
+#                          unpinned (both cores); non2xx must be 0
+#
+# Knobs: TARGETS SCENARIOS DURATION CONNS WARMUP REVOCATIONS (100000 live
+# revocations loaded first) AUDIT=on|off START=serve|start-dev
+# BENCH_DATABASE_URL BENCH_REDIS_URL BENCH_RUST_LOG STS_PORT JWKS_PORT
+# FLOOR_PORT PORT (peer) WORKDIR STS_DIR PER_TOKEN (20) FIRST_SEEN_TOKENS
+# (default: enough for the runs at FIRST_SEEN_RATE=7000/s, peer 3500/s).
+# See benches/lib.sh for the rest.
 #
 # Prints both summary.csv files and the ratio agent-sts / peer per row.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-PEER="${PEER_DIR:-$ROOT/../shared/bench-peer}"
-WORKDIR="${WORKDIR:-/tmp/perf/peer}"
-STS_DIR="${STS_DIR:-/tmp/perf/sts}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
 TARGETS="${TARGETS:-sts peer}"
-SCENARIOS="${SCENARIOS:-token_exchange token_cc_jwt introspect_jwt jwks}"
+SCENARIOS="${SCENARIOS:-token_exchange token_cc_jwt introspect_jwt jwks hybrid_exchange introspect_first_seen mixed}"
 # Live revocations loaded before the run (issue 5 measures with 100000).
 REVOCATIONS="${REVOCATIONS:-100000}"
-# AUDIT=off turns the audit trail off (insecure_disable, which only
-# start-dev accepts); START=start-dev runs the server that way (use it for
-# both sides of an audit on/off comparison).
-AUDIT="${AUDIT:-on}"
-START="${START:-serve}"
-[ "$AUDIT" = off ] && START=start-dev
-STS_PORT="${STS_PORT:-8180}"
-JWKS_PORT="${JWKS_PORT:-8189}"
-RESOURCE="https://mcp.bench.example"
-export DURATION="${DURATION:-15s}" CONNS="${CONNS:-16 64}" WORKDIR
+FLOOR_PORT="${FLOOR_PORT:-8190}"
+export CONNS="${CONNS:-16 64}"
 
-command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
-[ -d "$PEER" ] || { echo "no bench-peer at $PEER (set PEER_DIR)" >&2; exit 1; }
+# run.sh runs its scenarios; we run ours after it, into the same summary.csv.
+RUNSH_SCENARIOS="" EXTRA_SCENARIOS=""
+for sc in $SCENARIOS; do
+  case "$sc" in
+    token_exchange|token_cc_jwt|introspect_jwt|jwks|introspect_opaque) RUNSH_SCENARIOS="$RUNSH_SCENARIOS $sc" ;;
+    hybrid_exchange|introspect_first_seen|mixed) EXTRA_SCENARIOS="$EXTRA_SCENARIOS $sc" ;;
+    *) lib_die "unknown scenario $sc" ;;
+  esac
+done
+has() { [[ " $EXTRA_SCENARIOS " == *" $1 "* ]]; }
+# run.sh treats an empty SCENARIOS as "all of mine": give it a blank instead.
+RUNSH_SCENARIOS="${RUNSH_SCENARIOS:- }"
 
-(cd "$ROOT" && cargo build --release --quiet)
-BIN="$ROOT/target/release/agent-sts"
+# Tokens for introspect_first_seen: every run (and the warm-up) on its own.
+first_seen_tokens() {
+  local rate="$1" n=0 c
+  for c in $CONNS; do n=$((n + 1)); done
+  awk -v d="$(lib_secs "$DURATION")" -v w="$(lib_secs "$WARMUP")" -v n="$n" -v r="$rate" \
+    'BEGIN{printf "%d", (d * n + w) * r * 1.25 + 1000}'
+}
 
-# The shared fixture: the fake Okta key and a subject token.
-mkdir -p "$WORKDIR"
-cp "$PEER/package.json" "$PEER/package-lock.json" "$PEER/mint-subject-token.mjs" "$WORKDIR/"
-[ -d "$WORKDIR/node_modules/jose" ] || (cd "$WORKDIR" && npm ci --no-audit --no-fund >/dev/null)
-(cd "$WORKDIR" && node mint-subject-token.mjs "$WORKDIR" >/dev/null)
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+lib_require
+lib_build
+lib_fixture
 
 results=()
 if [[ " $TARGETS " == *" sts "* ]]; then
   rm -rf "$STS_DIR" && mkdir -p "$STS_DIR"
-  # Static JWKS of the fake Okta, on loopback.
-  (cd "$WORKDIR" && exec python3 -m http.server "$JWKS_PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
-  pids+=($!)
-  secret_hash=$(printf '%s' 'bench-secret-0123456789abcdef' | sha256sum | cut -d' ' -f1)
-  gateway_hash=$(printf '%s' 'bench-gateway-secret' | sha256sum | cut -d' ' -f1)
-  cat > "$STS_DIR/agent-sts.toml" <<TOML
-issuer = "http://127.0.0.1:$STS_PORT"
-listen = "127.0.0.1:$STS_PORT"
-[storage]
-database_url = "${BENCH_DATABASE_URL:-sqlite://$STS_DIR/bench.db?mode=rwc}"
-${BENCH_REDIS_URL:+redis_url = \"$BENCH_REDIS_URL\"}
-[keys]
-dir = "$STS_DIR/keys"
-[[upstreams]]
-name = "okta-bench"
-kind = "okta"
-issuer = "https://example.okta.com/oauth2/default"
-audiences = ["api://default"]
-jwks_uri = "http://127.0.0.1:$JWKS_PORT/upstream_jwks.json"
-[[resources]]
-uri = "$RESOURCE"
-scopes = ["orders:read"]
-[[agents]]
-id = "bench-agent"
-patterns = ["obo", "workload"]
-resources = ["$RESOURCE"]
-required_scopes = ["orders:read"]
-client = { id = "bench-client", auth = "client_secret_basic", secret_sha256 = "$secret_hash" }
-[scope_groups]
-"orders:read" = ["okta-bench:*"]
-[[introspectors]]
-resources = ["$RESOURCE"]
-client = { id = "bench-gateway", auth = "client_secret_basic", secret_sha256 = "$gateway_hash" }
-TOML
-  if [ "$AUDIT" = off ]; then printf '[audit]\ninsecure_disable = true\n' >> "$STS_DIR/agent-sts.toml"; fi
-  "$BIN" keys generate --dir "$STS_DIR/keys" >/dev/null
-  if [ "$START" = start-dev ]; then cmd=(start-dev --config "$STS_DIR/agent-sts.toml"); else cmd=(serve --config "$STS_DIR/agent-sts.toml"); fi
-  RUST_LOG="${BENCH_RUST_LOG:-info}" taskset -c 0 "$BIN" "${cmd[@]}" 2>"$STS_DIR/server.log" &
-  sts_pid=$!
-  pids+=("$sts_pid")
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$STS_PORT/healthz" >/dev/null && break; sleep 0.1; done
-  if [ "$REVOCATIONS" -gt 0 ] && [ -z "${BENCH_DATABASE_URL:-}" ]; then
-    # Subject revocations of other users: the view holds them all, none matches.
-    python3 - "$STS_DIR/bench.db" "$REVOCATIONS" <<'PY'
-import sqlite3, sys, time
-db, n = sys.argv[1], int(sys.argv[2])
-now = int(time.time())
-con = sqlite3.connect(db)
-con.executemany(
-    "INSERT INTO revocations (kind, value, idp, revoked_at, expires_at, actor) VALUES ('subject', ?, NULL, ?, ?, 'bench')",
-    ((f"00u-revoked-{i}", now, now + 960) for i in range(n)))
-con.commit()
-PY
-    sleep 2  # the next poll loads them
-    echo "revocations loaded: $REVOCATIONS; RSS now $(awk '/VmRSS/{print $2, $3}' "/proc/$sts_pid/status")"
+  lib_start_jwks
+  lib_write_config "$STS_DIR/agent-sts.toml"
+  lib_keys
+  lib_fresh_db
+  lib_start_sts "$SERVER_CPUS"
+  if [ "$REVOCATIONS" -gt 0 ]; then
+    lib_load_revocations "$REVOCATIONS"
+    echo "revocations loaded: $REVOCATIONS (insert ${REV_INSERT_S} s, in memory after ${REV_LOAD_S} s); RSS now $(lib_rss_kb "$STS_PID") kB"
   fi
-  TARGET=sts BASE_URL="http://127.0.0.1:$STS_PORT" SERVER_PID="$sts_pid" TX_AUDIENCE="$RESOURCE" \
-    INTROSPECT_BASIC_AUTH="Basic $(printf '%s' 'bench-gateway:bench-gateway-secret' | base64 -w0)" \
+  TARGET=sts BASE_URL="$BASE_URL" SERVER_PID="$STS_PID" TX_AUDIENCE="$RESOURCE" \
+    INTROSPECT_BASIC_AUTH="$GATEWAY_AUTH" \
     TOKEN_PATH=/token INTROSPECT_JWT_PATH=/introspect JWKS_PATH=/.well-known/jwks.json \
-    CC_BODY="grant_type=client_credentials&resource=https%3A%2F%2Fmcp.bench.example&scope=orders%3Aread" \
-    SCENARIOS="$SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/run.log"
-  results+=("$(awk '/^results:/{print $2}' "$STS_DIR/run.log")")
-  echo "agent-sts peak RSS: $(awk '/VmHWM/{print $2, $3}' "/proc/$sts_pid/status")"
-  kill "$sts_pid"
+    CC_BODY="$CC_BODY" SCENARIOS="$RUNSH_SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/run.log"
+  CSV="$(awk '/^results:/{print $2}' "$STS_DIR/run.log")"
+  OUT_DIR="$(dirname "$CSV")"
+  results+=("$CSV")
+  SERVER_PID="$STS_PID"
+  if has hybrid_exchange; then
+    printf '%s' "$HYBRID_BODY" > "$OUT_DIR/hybrid_exchange.body"
+    # One by hand first: it must be granted, with the workload identity as act.
+    answer=$(curl -sS -H "Authorization: $HYBRID_AUTH" --data "$HYBRID_BODY" "$BASE_URL/token")
+    tok=$(printf '%s' "$answer" | lib_json_field access_token 2>/dev/null) || lib_die "hybrid exchange refused: $answer"
+    python3 -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; c=json.loads(base64.urlsafe_b64decode(p+"="*(-len(p)%4))); assert c["act"]["sub"]==sys.argv[2] and c["urn:agent"]["pattern"]=="hybrid", c' \
+      "$tok" "$WORKLOAD_SUBJECT" || lib_die "hybrid token without the expected act: $answer"
+    lib_warm "$BASE_URL/token" "$PEER/post.lua" BODY_FILE="$OUT_DIR/hybrid_exchange.body" BASIC_AUTH="$HYBRID_AUTH"
+    for c in $CONNS; do
+      lib_bench_run hybrid_exchange "$c" "$BASE_URL/token" "$PEER/post.lua" BODY_FILE="$OUT_DIR/hybrid_exchange.body" BASIC_AUTH="$HYBRID_AUTH"
+      sleep 1
+    done
+  fi
+  if has introspect_first_seen; then
+    n="${FIRST_SEEN_TOKENS:-$(first_seen_tokens "${FIRST_SEEN_RATE:-7000}")}"
+    lib_mint_tokens "$BASE_URL/token" "$CC_BODY" "$CLIENT_AUTH" "$n" "$OUT_DIR/first_seen_tokens.txt"
+    lib_first_seen introspect_first_seen "$BASE_URL/introspect" "$GATEWAY_AUTH" "$OUT_DIR/first_seen_tokens.txt"
+    rm -f "$OUT_DIR/first_seen_tokens.txt"
+  fi
+  echo "agent-sts peak RSS: $(lib_hwm_kb "$STS_PID") kB"
+  if has mixed; then
+    lib_stop_sts
+    echo "# mixed: agent-sts and wrk both unpinned (both cores), $PER_TOKEN_NOTE" >> "$CSV"
+    lib_start_sts ""
+    SERVER_PID="$STS_PID"
+    lib_mixed mixed "$BASE_URL" /token "$TX_BODY" "$CLIENT_AUTH" /introspect "$GATEWAY_AUTH"
+    echo "agent-sts (unpinned) peak RSS: $(lib_hwm_kb "$STS_PID") kB"
+  fi
+  lib_stop_sts
 fi
-if [[ " $TARGETS " == *" floor "* ]]; then
+floor_scenarios=""
+for sc in $SCENARIOS; do case "$sc" in token_exchange|jwks) floor_scenarios="$floor_scenarios $sc" ;; esac; done
+if [[ " $TARGETS " == *" floor "* ]] && [ -n "$floor_scenarios" ]; then
   # The HTTP + JOSE floor (examples/floor_server.rs): token exchange and JWKS only.
   (cd "$ROOT" && cargo build --release --quiet --example floor_server)
-  taskset -c 0 "$ROOT/target/release/examples/floor_server" "$WORKDIR/upstream_jwks.json" 8190 &
+  lib_port_free "$FLOOR_PORT"
+  taskset -c "$SERVER_CPUS" "$ROOT/target/release/examples/floor_server" "$WORKDIR/upstream_jwks.json" "$FLOOR_PORT" &
   floor_pid=$!
-  pids+=("$floor_pid")
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:8190/jwks" >/dev/null && break; sleep 0.1; done
-  floor_scenarios=""
-  for sc in $SCENARIOS; do case "$sc" in token_exchange|jwks) floor_scenarios="$floor_scenarios $sc" ;; esac; done
-  TARGET=floor BASE_URL="http://127.0.0.1:8190" SERVER_PID="$floor_pid" TX_AUDIENCE="$RESOURCE" \
+  lib_pids+=("$floor_pid")
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$FLOOR_PORT/jwks" >/dev/null && break; sleep 0.1; done
+  TARGET=floor BASE_URL="http://127.0.0.1:$FLOOR_PORT" SERVER_PID="$floor_pid" TX_AUDIENCE="$RESOURCE" \
     TOKEN_PATH=/token JWKS_PATH=/jwks SCENARIOS="$floor_scenarios" "$PEER/run.sh" | tee "$STS_DIR/floor.log"
   results+=("$(awk '/^results:/{print $2}' "$STS_DIR/floor.log")")
   kill "$floor_pid"
 fi
 if [[ " $TARGETS " == *" peer "* ]]; then
-  TARGET=peer SCENARIOS="$SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/peer.log"
-  results+=("$(awk '/^results:/{print $2}' "$STS_DIR/peer.log")")
+  mkdir -p "$STS_DIR"
+  TARGET=peer PORT="$PEER_PORT" SCENARIOS="$RUNSH_SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/peer.log"
+  CSV="$(awk '/^results:/{print $2}' "$STS_DIR/peer.log")"
+  OUT_DIR="$(dirname "$CSV")"
+  results+=("$CSV")
+  if has hybrid_exchange; then
+    echo "# hybrid_exchange: n/a (the peer has no hybrid: no actor_token)" >> "$CSV"
+  fi
+  if has introspect_first_seen; then
+    lib_start_peer
+    SERVER_PID="$PEER_PID"
+    n="${FIRST_SEEN_TOKENS:-$(first_seen_tokens "${FIRST_SEEN_RATE_PEER:-3500}")}"
+    lib_mint_tokens "$PEER_URL/token" "$PEER_CC_BODY" "$PEER_CLIENT_AUTH" "$n" "$OUT_DIR/first_seen_tokens.txt"
+    lib_first_seen introspect_first_seen "$PEER_URL/bench/introspect-jwt" "$PEER_CLIENT_AUTH" "$OUT_DIR/first_seen_tokens.txt"
+    rm -f "$OUT_DIR/first_seen_tokens.txt"
+    lib_stop_peer
+  fi
+  if has mixed; then
+    echo "# mixed: peer and wrk both unpinned (both cores; node runs JS on one), $PER_TOKEN_NOTE" >> "$CSV"
+    lib_start_peer ""
+    SERVER_PID="$PEER_PID"
+    lib_mixed mixed "$PEER_URL" /token "$PEER_TX_BODY" "$PEER_CLIENT_AUTH" /bench/introspect-jwt "$PEER_CLIENT_AUTH"
+    lib_stop_peer
+  fi
 fi
 
 for r in "${results[@]}"; do echo "== $r"; cat "$r"; done
 if [ "${#results[@]}" = 2 ]; then
   echo "== ratio ${TARGETS// / \/ } (rps; server CPU µs per request)"
-  join -t, <(grep -v '^#' "${results[0]}" | tail -n +2 | awk -F, '{print $1"@"$2","$3","$10}' | sort) \
-           <(grep -v '^#' "${results[1]}" | tail -n +2 | awk -F, '{print $1"@"$2","$3","$10}' | sort) |
-    awk -F, '{printf "%-24s rps %8.0f / %8.0f = %5.2fx   cpu %6.1f / %6.1f us\n", $1, $2, $4, ($4>0?$2/$4:0), $3, $5}'
+  awk -F, 'FNR == 1 { f++ } /^#/ || $1 == "scenario" { next }
+    f == 1 { k = $1 "@" $2; order[++n] = k; rps[k] = $3; cpu[k] = $10 }
+    f == 2 { prps[$1 "@" $2] = $3; pcpu[$1 "@" $2] = $10 }
+    END { for (i = 1; i <= n; i++) { k = order[i]
+      if (k in prps) printf "%-30s rps %8.0f / %8.0f = %5.2fx   cpu %6.1f / %6.1f us\n", k, rps[k], prps[k], (prps[k] > 0 ? rps[k] / prps[k] : 0), cpu[k], pcpu[k]
+      else printf "%-30s rps %8.0f /      n/a               cpu %6.1f /    n/a\n", k, rps[k], cpu[k] } }' "${results[0]}" "${results[1]}"
 fi

@@ -25,8 +25,10 @@ use crate::revocation::{Stale, TokenRef};
 use crate::token_cache::{TokenCache, digest};
 use crate::tokens::own::verify_own;
 
-/// Entries of the verified-token cache ([`VerifiedCache`]).
-pub const CACHE_MAX_ENTRIES: usize = 200_000;
+/// Entries of the verified-token cache ([`VerifiedCache`]): about 1 KB
+/// each, so at most ~60 MB; past that the cache empties and refills
+/// (first-seen cost, about one ES256 verification, for each token again).
+pub const CACHE_MAX_ENTRIES: usize = 50_000;
 
 /// A verified token of ours and its precomputed active answer.
 #[derive(Debug)]
@@ -42,9 +44,9 @@ pub struct Verified {
     pub client: String,
     pub iat: UnixTime,
     pub exp: UnixTime,
-    /// `{"active": true, ...}`, serialised once.
+    /// `{"active": true, ...}`, serialised once (the only copy: an entry
+    /// is about 1 KB, so the cache's bound is also its memory bound).
     pub active_body: Arc<str>,
-    pub active: Map<String, Value>,
 }
 
 impl Verified {
@@ -132,7 +134,7 @@ fn verify(app: &App, token: &str, now: UnixTime) -> Result<Verified, Reason> {
             active.insert(name.into(), v.clone());
         }
     }
-    let body: Arc<str> = Value::Object(active.clone()).to_string().into();
+    let body: Arc<str> = Value::Object(active).to_string().into();
     let verified = (|| {
         Some(Verified {
             kid: own.kid.clone(),
@@ -145,7 +147,6 @@ fn verify(app: &App, token: &str, now: UnixTime) -> Result<Verified, Reason> {
             agent: own.agent_id,
             sub: own.sub,
             active_body: body,
-            active,
         })
     })();
     verified.ok_or(Reason::InvalidOwnToken)
@@ -154,7 +155,7 @@ fn verify(app: &App, token: &str, now: UnixTime) -> Result<Verified, Reason> {
 /// RFC 9701: the answer as a JWT signed by us, for `aud` = the caller.
 pub fn signed_answer(app: &App, caller: &str, outcome: &Outcome, now: UnixTime) -> Option<String> {
     let answer = match outcome {
-        Outcome::Active(v) => Value::Object(v.active.clone()),
+        Outcome::Active(v) => serde_json::from_str(&v.active_body).ok()?,
         Outcome::Inactive(_) => json!({ "active": false }),
     };
     let claims = json!({

@@ -185,7 +185,7 @@ audit)
         '00u' || lpad(((g * 7919) % 10000)::text, 5, '0') || 'bEnChUsEr0x7' AS subj,
         'agent-' || ((g * 31) % 100) AS agent, (g * 31) % 100 AS a,
         md5('h' || (g - 1)) || md5('H' || (g - 1)) AS ph, md5('h' || g) || md5('H' || g) AS h
-      FROM generate_series(1, $rows) g
+      FROM generate_series(1::bigint, $rows) g
     ) s"
   fill_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
   t0=$(date +%s.%N)

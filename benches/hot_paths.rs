@@ -9,6 +9,9 @@
 //! policy compilation, key generation, token minting for the cache-miss
 //! case) is never inside the timed part.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -24,11 +27,11 @@ use agent_sts::tokens::keys::{self, SigningAlg, SigningKey};
 use agent_sts::tokens::own::{AccessClaims, TYP_AT_JWT};
 use agent_sts::tokens::{random_id, sign_jwt};
 use agent_sts::upstream::Groups;
+use common::TENANT;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
 const ISSUER: &str = "https://sts.example.com";
-const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 const ENTRA_ISSUER: &str =
     "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0";
 const K8S_ISSUER: &str = "https://kubernetes.default.svc";
@@ -39,26 +42,17 @@ const GATEWAY_RESOURCE: &str = "https://mcp-gateway.example.com";
 
 /// Upstreams and storage shared by every generated policy.
 fn config_head(database_url: &str, keys_dir: &str) -> String {
+    let upstreams = common::upstreams(
+        "https://example.okta.com/oauth2/default/v1/keys",
+        "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+    );
     format!(
         r#"issuer = "{ISSUER}"
 [storage]
 database_url = "{database_url}"
 [keys]
 dir = "{keys_dir}"
-[[upstreams]]
-name = "okta"
-kind = "okta"
-issuer = "https://example.okta.com/oauth2/default"
-audiences = ["api://agent-sts"]
-jwks_uri = "https://example.okta.com/oauth2/default/v1/keys"
-[[upstreams]]
-name = "entra"
-kind = "entra"
-issuer = "https://login.microsoftonline.com/{{tenantid}}/v2.0"
-tenants = ["{TENANT}"]
-audiences = ["api://agent-sts"]
-jwks_uri = "https://login.microsoftonline.com/common/discovery/v2.0/keys"
-[[upstreams]]
+{upstreams}[[upstreams]]
 name = "k8s"
 kind = "oidc"
 use = "workload"

@@ -23,27 +23,18 @@ use josekit::jwk::Jwk;
 use josekit::jws::{JwsVerifier, RS256};
 use serde_json::json;
 
-const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+#[path = "common/mod.rs"]
+mod common;
+
+use common::TENANT;
 
 fn registry(base: &str) -> UpstreamRegistry {
     let text = format!(
-        r#"issuer = "https://sts.example.com"
-[storage]
-database_url = "sqlite://unused"
-[[upstreams]]
-name = "okta"
-kind = "okta"
-issuer = "https://example.okta.com/oauth2/default"
-audiences = ["api://agent-sts"]
-jwks_uri = "{base}/okta/v1/keys"
-[[upstreams]]
-name = "entra"
-kind = "entra"
-issuer = "https://login.microsoftonline.com/{{tenantid}}/v2.0"
-tenants = ["{TENANT}"]
-audiences = ["api://agent-sts"]
-jwks_uri = "{base}/entra/discovery/v2.0/keys"
-"#
+        "issuer = \"https://sts.example.com\"\n[storage]\ndatabase_url = \"sqlite://unused\"\n{}",
+        common::upstreams(
+            &format!("{base}/okta/v1/keys"),
+            &format!("{base}/entra/discovery/v2.0/keys"),
+        )
     );
     let config = Config::parse(&text, "bench").expect("bench config parses");
     config.validate().expect("bench config is valid");

@@ -23,6 +23,11 @@ use crate::store::Database;
 /// The tracing target of audit lines, for routing them to a SIEM.
 pub const LOG_TARGET: &str = "audit";
 
+/// (token, caller) pairs counted at once in `first` mode (~250 bytes each).
+/// When full, every count is summarised early and counting starts afresh:
+/// memory stays bounded, and the trail gains records rather than losing any.
+const MAX_REPEATS: usize = 100_000;
+
 struct Repeats {
     subject: Option<String>,
     agent: Option<String>,
@@ -40,6 +45,7 @@ pub struct Audit {
     /// (jti, caller) → the first record's subject and agent, further
     /// allows, token exp (`first` mode).
     repeats: Mutex<HashMap<(String, String), Repeats>>,
+    max_repeats: usize,
 }
 
 impl std::fmt::Debug for Audit {
@@ -65,6 +71,7 @@ impl Audit {
             tx,
             introspection: config.introspection,
             repeats: Mutex::new(HashMap::new()),
+            max_repeats: MAX_REPEATS,
         }
     }
 
@@ -121,6 +128,7 @@ impl Audit {
         exp: UnixTime,
         now: UnixTime,
     ) {
+        let mut full = HashMap::new();
         if self.introspection == IntrospectionAudit::First
             && let Ok(mut repeats) = self.repeats.lock()
         {
@@ -128,6 +136,9 @@ impl Audit {
             if let Some(entry) = repeats.get_mut(&key) {
                 entry.count += 1;
                 return;
+            }
+            if repeats.len() >= self.max_repeats {
+                full = std::mem::take(&mut *repeats);
             }
             let first = Repeats {
                 subject: record.subject.clone(),
@@ -137,25 +148,22 @@ impl Audit {
             };
             repeats.insert(key, first);
         }
+        self.summarise(full, now, "so far (summarised early: the counter was full)");
         self.record(record, now);
     }
 
     /// Summaries of repeated active answers for tokens that have expired.
     pub fn flush_repeats(&self, now: UnixTime) {
-        let expired: Vec<((String, String), Repeats)> = match self.repeats.lock() {
-            Ok(mut repeats) => {
-                let keys: Vec<_> = repeats
-                    .iter()
-                    .filter(|(_, r)| r.exp <= now)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                keys.into_iter()
-                    .filter_map(|k| repeats.remove_entry(&k))
-                    .collect()
-            }
-            Err(_) => Vec::new(),
+        let expired = match self.repeats.lock() {
+            Ok(mut repeats) => repeats.extract_if(|_, r| r.exp <= now).collect(),
+            Err(_) => HashMap::new(),
         };
-        for ((jti, caller), r) in expired {
+        self.summarise(expired, now, "until the token expired");
+    }
+
+    /// One record per pair with further active answers.
+    fn summarise(&self, counted: HashMap<(String, String), Repeats>, now: UnixTime, when: &str) {
+        for ((jti, caller), r) in counted {
             let (count, exp) = (r.count, r.exp);
             if count == 0 {
                 continue;
@@ -165,9 +173,7 @@ impl Audit {
                     event: Some(Event::Introspect),
                     decision: Some(Decision::Allow),
                     reason: "active".into(),
-                    detail: format!(
-                        "{count} further active answers to this caller, until the token expired"
-                    ),
+                    detail: format!("{count} further active answers to this caller, {when}"),
                     client_id: Some(caller),
                     subject: r.subject,
                     agent: r.agent,
@@ -205,4 +211,88 @@ pub async fn query(
         })
         .collect();
     Ok((records, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_mode(max_repeats: usize) -> (Audit, mpsc::Receiver<writer::Job>) {
+        let (tx, rx) = mpsc::channel(100);
+        let audit = Audit {
+            tx: Some(tx),
+            introspection: IntrospectionAudit::First,
+            repeats: Mutex::new(HashMap::new()),
+            max_repeats,
+        };
+        (audit, rx)
+    }
+
+    fn active(jti: &str) -> AuditRecord {
+        AuditRecord {
+            event: Some(Event::Introspect),
+            decision: Some(Decision::Allow),
+            reason: "active".into(),
+            subject: Some("00u1".into()),
+            jti: Some(jti.into()),
+            ..AuditRecord::default()
+        }
+    }
+
+    fn written(rx: &mut mpsc::Receiver<writer::Job>) -> Vec<AuditRecord> {
+        std::iter::from_fn(|| rx.try_recv().ok().map(|j| j.record)).collect()
+    }
+
+    #[test]
+    fn a_full_repeat_counter_summarises_early_and_counts_afresh() {
+        let (audit, mut rx) = first_mode(2);
+        audit.introspection_allow(active("t1"), "t1", "gw", 1_000, 10);
+        audit.introspection_allow(active("t1"), "t1", "gw", 1_000, 11);
+        audit.introspection_allow(active("t2"), "t2", "gw", 1_000, 12);
+        let firsts = written(&mut rx);
+        assert_eq!(firsts.len(), 2, "first answers only: {firsts:?}");
+
+        audit.introspection_allow(active("t3"), "t3", "gw", 1_000, 13);
+        let records = written(&mut rx);
+        assert_eq!(records.len(), 2, "{records:?}");
+        let summary = &records[0];
+        assert_eq!(summary.jti.as_deref(), Some("t1"));
+        assert_eq!(summary.count, Some(1));
+        assert_eq!(
+            summary.detail,
+            "1 further active answers to this caller, so far (summarised early: the counter was full)"
+        );
+        assert_eq!(records[1].jti.as_deref(), Some("t3"));
+        assert_eq!(records[1].count, None);
+        assert_eq!(audit.repeats.lock().unwrap().len(), 1, "bounded");
+
+        // t1 is recorded anew, as a first answer: records are added, never lost.
+        audit.introspection_allow(active("t1"), "t1", "gw", 1_000, 14);
+        let again = written(&mut rx);
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].jti.as_deref(), again[0].count),
+            (Some("t1"), None)
+        );
+    }
+
+    #[test]
+    fn counts_are_summarised_when_the_token_expires() {
+        let (audit, mut rx) = first_mode(10);
+        audit.introspection_allow(active("t1"), "t1", "gw", 100, 10);
+        audit.introspection_allow(active("t1"), "t1", "gw", 100, 11);
+        audit.introspection_allow(active("t1"), "t1", "gw", 100, 12);
+        audit.introspection_allow(active("t2"), "t2", "gw", 500, 12);
+        audit.introspection_allow(active("t2"), "t2", "gw", 500, 13);
+        assert_eq!(written(&mut rx).len(), 2);
+        audit.flush_repeats(100);
+        let records = written(&mut rx);
+        assert_eq!(records.len(), 1, "t2 has not expired: {records:?}");
+        assert_eq!(records[0].jti.as_deref(), Some("t1"));
+        assert_eq!(records[0].count, Some(2));
+        assert_eq!(
+            records[0].detail,
+            "2 further active answers to this caller, until the token expired"
+        );
+    }
 }

@@ -31,8 +31,18 @@ impl Drop for Server {
 
 /// Start the binary and read stdout until the walkthrough names its URL.
 fn start(dir: &Path) -> Server {
+    start_logging(dir, None)
+}
+
+/// [`start`] with `RUST_LOG` set (logs go to `stderr.log` in `dir`).
+fn start_logging(dir: &Path, rust_log: Option<&str>) -> Server {
     let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    match rust_log {
+        Some(level) => command.env("RUST_LOG", level),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let mut child = command
         .args([
             "start-dev",
             "--port",
@@ -43,7 +53,6 @@ fn start(dir: &Path) -> Server {
             "keys",
         ])
         .current_dir(dir)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -251,4 +260,124 @@ async fn start_dev_keeps_its_key_across_restarts() {
         format!("{}.json", jwks["keys"][0]["kid"].as_str().unwrap()),
         before[0]
     );
+}
+
+/// Issue 8's secrets hygiene: a whole cycle (the walkthrough's own
+/// exchanges, then exchange, introspect, revoke, an admin revocation and
+/// refusals) with every crate logging at trace level, and not one token,
+/// secret or assertion on the log.
+#[tokio::test]
+async fn trace_level_logs_hold_no_token_or_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = tokio::task::spawn_blocking({
+        let dir = tmp.path().to_path_buf();
+        move || start_logging(&dir, Some("trace"))
+    })
+    .await
+    .unwrap();
+    let base = &server.base;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let post = |path: &str, form: &[(&str, &str)]| {
+        client.post(format!("{base}{path}")).form(&form.to_vec())
+    };
+    const AGENT: (&str, &str) = ("support-bot", "dev-secret-support-bot");
+    const GATEWAY: (&str, &str) = ("mcp-gateway", "dev-secret-mcp-gateway");
+    const ADMIN: &str = "dev-admin-credential";
+    const WRONG: &str = "wrong-secret-0f3a9c";
+
+    let minted = json_body(
+        post(
+            "/dev/idp/mint",
+            &[
+                ("kind", "okta"),
+                ("sub", "alice@example.com"),
+                ("groups", "Support-Agents,Everyone"),
+            ],
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let user = minted["token"].as_str().unwrap().to_string();
+    let exchange = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", user.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("resource", "https://mcp-gateway.example.com"),
+    ];
+    let res = post("/token", &exchange)
+        .basic_auth(AGENT.0, Some(AGENT.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let access = json_body(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = post("/token", &exchange)
+        .basic_auth(AGENT.0, Some(WRONG))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let res = post("/introspect", &[("token", access.as_str())])
+        .basic_auth(GATEWAY.0, Some(GATEWAY.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body(res).await["active"], true);
+    let res = post("/revoke", &[("token", access.as_str())])
+        .basic_auth(AGENT.0, Some(AGENT.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = post("/introspect", &[("token", access.as_str())])
+        .basic_auth(GATEWAY.0, Some(GATEWAY.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body(res).await["active"], false);
+    let res = client
+        .post(format!("{base}/admin/revocations"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"subject": "00u-someone-else"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let res = client
+        .get(format!("{base}/admin/audit"))
+        .bearer_auth(WRONG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    drop(server); // flushes nothing more: the log is complete once it exits
+    let log = std::fs::read_to_string(tmp.path().join("stderr.log")).unwrap();
+    assert!(log.contains("TRACE"), "the run logged at trace level");
+    assert!(log.contains("INFO audit:"), "audit lines are on the log");
+    if let Some(jwt) = crate::audit::jwt_shaped(&log) {
+        panic!(
+            "a JWT-shaped string is on the log: {}...",
+            &jwt[..jwt.len().min(40)]
+        );
+    }
+    for secret in [AGENT.1, GATEWAY.1, ADMIN, WRONG, &user, &access] {
+        assert!(!log.contains(secret), "a secret or token is on the log");
+    }
 }

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tracing::Instrument;
 
-use crate::tokens::random_id;
+use crate::tokens::random_bytes;
 
 const HEADER: &str = "x-request-id";
 
@@ -38,13 +38,7 @@ fn accept(incoming: Option<&HeaderValue>) -> Option<String> {
 /// counter, as 22 base64url characters. Unique across replicas (the prefix)
 /// without a system call per request; an id correlates, it guards nothing.
 fn new_id() -> String {
-    static PREFIX: LazyLock<[u8; 8]> = LazyLock::new(|| {
-        let mut prefix = [0u8; 8];
-        let random = URL_SAFE_NO_PAD.decode(random_id()).unwrap_or_default();
-        let n = random.len().min(8);
-        prefix[..n].copy_from_slice(&random[..n]);
-        prefix
-    });
+    static PREFIX: LazyLock<[u8; 8]> = LazyLock::new(random_bytes);
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&*PREFIX);

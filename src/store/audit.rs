@@ -58,3 +58,33 @@ where
         record: row.try_get("record")?,
     })
 }
+
+/// `SELECT` of the rows matching `f`, in id order: the same SQL for both
+/// backends (`QueryBuilder` numbers the placeholders for each).
+pub(super) fn query_for<'a, DB>(f: &'a AuditFilter) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_records WHERE id > "));
+    q.push_bind(f.after);
+    for (column, value) in [
+        ("subject", &f.subject),
+        ("agent", &f.agent),
+        ("decision", &f.decision),
+    ] {
+        if let Some(v) = value {
+            q.push(format!(" AND {column} = ")).push_bind(v);
+        }
+    }
+    if let Some(v) = f.since {
+        q.push(" AND at >= ").push_bind(v);
+    }
+    if let Some(v) = f.until {
+        q.push(" AND at < ").push_bind(v);
+    }
+    q.push(" ORDER BY id LIMIT ").push_bind(f.limit);
+    q
+}

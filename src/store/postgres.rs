@@ -202,27 +202,7 @@ impl PostgresStore {
     }
 
     pub async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
-        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
-            "SELECT {} FROM audit_records WHERE id > ",
-            super::audit::COLUMNS
-        ));
-        q.push_bind(f.after);
-        if let Some(v) = &f.subject {
-            q.push(" AND subject = ").push_bind(v);
-        }
-        if let Some(v) = &f.agent {
-            q.push(" AND agent = ").push_bind(v);
-        }
-        if let Some(v) = &f.decision {
-            q.push(" AND decision = ").push_bind(v);
-        }
-        if let Some(v) = f.since {
-            q.push(" AND at >= ").push_bind(v);
-        }
-        if let Some(v) = f.until {
-            q.push(" AND at < ").push_bind(v);
-        }
-        q.push(" ORDER BY id LIMIT ").push_bind(f.limit);
+        let mut q = super::audit::query_for::<sqlx::Postgres>(f);
         let rows = q.build().fetch_all(&self.pool).await?;
         Ok(rows
             .iter()

@@ -26,16 +26,21 @@ pub fn sign_jwt(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<
     Ok(out)
 }
 
-/// 128 random bits, base64url: for `jti`s and request ids.
-pub fn random_id() -> String {
+/// `N` bytes from the system RNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    // The system RNG failing is not recoverable; an all-zero id would be
-    // worse than a clear error, so surface it through the id's shape.
+    let mut bytes = [0u8; N];
+    // The system RNG failing is not recoverable; say so loudly rather than
+    // pass zeros off silently.
     if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
         tracing::error!("system random number generator failed");
     }
-    URL_SAFE_NO_PAD.encode(bytes)
+    bytes
+}
+
+/// 128 random bits, base64url: for `jti`s and other unguessable ids.
+pub fn random_id() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ fn registry(base: &str) -> UpstreamRegistry {
     let config = Config::parse(&text, "bench").expect("bench config parses");
     config.validate().expect("bench config is valid");
     let clock: SharedClock = Arc::new(SystemClock);
-    UpstreamRegistry::new(&config.upstreams, clock).expect("registry builds")
+    UpstreamRegistry::new(&config.upstreams, &config.outbound, clock).expect("registry builds")
 }
 
 fn bench(c: &mut Criterion) {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -14,6 +15,7 @@ use crate::config::Config;
 use crate::dev::idp::DevIdp;
 use crate::introspection::VerifiedCache;
 use crate::policy::Policy;
+use crate::rate_limit::RateLimits;
 use crate::revocation::Revocations;
 use crate::store::ReplayCache;
 use crate::store::{Store, StoreError};
@@ -46,7 +48,7 @@ pub enum StartError {
 pub struct App {
     pub config: Arc<Config>,
     pub clock: SharedClock,
-    pub keys: SharedKeyRing,
+    pub keys: Arc<SharedKeyRing>,
     pub store: Store,
     /// RFC 8414 metadata, serialised once.
     pub metadata: Arc<str>,
@@ -55,7 +57,7 @@ pub struct App {
     pub policy: Policy,
     pub client_keys: ClientKeys,
     /// One-time `jti`s of client assertions.
-    pub replay: ReplayCache,
+    pub replay: Arc<ReplayCache>,
     /// `{issuer}/token`, an accepted client-assertion audience.
     pub token_endpoint: String,
     /// `{issuer}/introspect`, an accepted assertion audience there.
@@ -69,10 +71,46 @@ pub struct App {
     /// SHA-256 of the admin credential; `None` closes `/admin`.
     pub admin_credential: Option<[u8; 32]>,
     /// The audit trail's writer.
-    pub audit: Audit,
+    pub audit: Arc<Audit>,
     /// This process's id in the `replicas` table.
     pub replica_id: String,
+    /// Per-agent and per-caller rate limits (the per-IP one is a layer).
+    pub limits: RateLimits,
+    /// Draining for shutdown: `/readyz` answers 503.
+    pub lifecycle: Arc<Lifecycle>,
 }
+
+/// Process state shared by every configuration generation.
+#[derive(Debug)]
+pub struct Lifecycle {
+    draining: AtomicBool,
+    /// Permits for requests served at once (`server.max_in_flight`).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    pub max_in_flight: usize,
+}
+
+impl Lifecycle {
+    pub fn new(max_in_flight: usize) -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+            max_in_flight,
+        }
+    }
+
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a reloaded file was not applied: the running configuration stays.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReloadRefused(pub String);
 
 #[derive(Debug, Serialize)]
 pub struct Readiness {
@@ -99,8 +137,9 @@ impl App {
         };
         let now = clock.now();
         let ring = load_ring(&config.keys.dir, now)?;
-        let upstreams = UpstreamRegistry::new(&config.upstreams, Arc::clone(&clock))
-            .map_err(StartError::Config)?;
+        let upstreams =
+            UpstreamRegistry::new(&config.upstreams, &config.outbound, Arc::clone(&clock))
+                .map_err(StartError::Config)?;
         let store = Store::connect(&db_url, redis_url.as_ref()).await?;
         let replica_id = random_id();
         store
@@ -118,12 +157,12 @@ impl App {
         let metadata = crate::metadata::metadata(&config).to_string().into();
         let policy = Policy::new(&config);
         let client_keys = ClientKeys::new(&config).map_err(StartError::Config)?;
-        let replay = ReplayCache::new(store.redis.as_ref());
+        let replay = Arc::new(ReplayCache::new(store.redis.as_ref()));
         let token_endpoint = format!("{}/token", config.issuer);
         let introspection_endpoint = format!("{}/introspect", config.issuer);
         let revocation_endpoint = format!("{}/revoke", config.issuer);
         let deployment = store.db.deployment_id(&random_id()).await?;
-        let audit = Audit::start(store.db.clone(), &replica_id, &config.audit);
+        let audit = Arc::new(Audit::start(store.db.clone(), &replica_id, &config.audit));
         let revocations = Arc::new(Revocations::new(
             store.clone(),
             Arc::clone(&clock),
@@ -135,10 +174,13 @@ impl App {
             .admin
             .as_ref()
             .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256));
+        let limits = RateLimits::new(&config, store.redis.as_ref());
+        let lifecycle = Arc::new(Lifecycle::new(config.server.max_in_flight));
+        crate::metrics::handle();
         Ok(Arc::new(Self {
             config: Arc::new(config),
             clock,
-            keys: SharedKeyRing::new(ring),
+            keys: Arc::new(SharedKeyRing::new(ring)),
             store,
             metadata,
             dev_idp,
@@ -154,6 +196,69 @@ impl App {
             admin_credential,
             audit,
             replica_id,
+            limits,
+            lifecycle,
+        }))
+    }
+
+    /// This app with `config`'s policy, upstreams, introspectors, clients
+    /// and rate limits, sharing everything with state (storage, keys,
+    /// audit chain, revocations, replay cache). Settings that need a
+    /// restart must be unchanged, or nothing is applied.
+    pub fn reloaded(&self, config: Config) -> Result<AppState, ReloadRefused> {
+        let old = &self.config;
+        let fixed = [
+            ("issuer", old.issuer == config.issuer),
+            ("listen", old.listen == config.listen),
+            ("storage", old.storage == config.storage),
+            ("keys", old.keys == config.keys),
+            ("audit", old.audit == config.audit),
+            ("server", old.server == config.server),
+            ("revocation", old.revocation == config.revocation),
+        ];
+        let changed: Vec<&str> = fixed
+            .iter()
+            .filter(|(_, same)| !same)
+            .map(|(n, _)| *n)
+            .collect();
+        if !changed.is_empty() {
+            return Err(ReloadRefused(format!(
+                "{} changed: those take effect only at a restart; nothing was reloaded",
+                changed.join(", ")
+            )));
+        }
+        let upstreams = self
+            .upstreams
+            .reloaded(&config.upstreams, &config.outbound)
+            .map_err(ReloadRefused)?;
+        let client_keys = ClientKeys::new(&config).map_err(ReloadRefused)?;
+        let policy = Policy::new(&config);
+        let limits = RateLimits::new(&config, self.store.redis.as_ref());
+        let admin_credential = config
+            .admin
+            .as_ref()
+            .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256));
+        Ok(Arc::new(Self {
+            metadata: crate::metadata::metadata(&config).to_string().into(),
+            config: Arc::new(config),
+            clock: Arc::clone(&self.clock),
+            keys: Arc::clone(&self.keys),
+            store: self.store.clone(),
+            dev_idp: self.dev_idp.clone(),
+            upstreams,
+            policy,
+            client_keys,
+            replay: Arc::clone(&self.replay),
+            token_endpoint: self.token_endpoint.clone(),
+            introspection_endpoint: self.introspection_endpoint.clone(),
+            revocation_endpoint: self.revocation_endpoint.clone(),
+            revocations: Arc::clone(&self.revocations),
+            verified: VerifiedCache::new(crate::introspection::CACHE_MAX_ENTRIES),
+            admin_credential,
+            audit: Arc::clone(&self.audit),
+            replica_id: self.replica_id.clone(),
+            limits,
+            lifecycle: Arc::clone(&self.lifecycle),
         }))
     }
 
@@ -187,27 +292,24 @@ impl App {
         Ok(())
     }
 
-    /// Periodic upkeep until the process stops: upstream keys (fetched
-    /// first thing, so start-up never waits on an IdP), our key folder, and
-    /// the replica heartbeat.
-    pub async fn maintain(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
-        loop {
-            tick.tick().await;
-            self.upstreams.refresh_due().await;
-            self.audit.flush_repeats(self.clock.now());
-            if let Err(e) = self.reload_keys() {
-                tracing::warn!(error = %e, "key folder reload failed; keeping the keys already loaded");
-            }
-            let now = self.clock.now();
-            if let Err(e) = self
-                .store
-                .db
-                .register_replica(&self.replica_id, env!("CARGO_PKG_VERSION"), now)
-                .await
-            {
-                tracing::warn!(error = %e, "replica heartbeat failed");
-            }
+    /// One round of periodic upkeep (the server runs it every
+    /// `KEY_RELOAD_INTERVAL` on the current configuration, first thing at
+    /// start so start-up never waits on an IdP): upstream keys, repeat
+    /// summaries, our key folder, the replica heartbeat.
+    pub async fn upkeep(&self) {
+        self.upstreams.refresh_due().await;
+        self.audit.flush_repeats(self.clock.now());
+        if let Err(e) = self.reload_keys() {
+            tracing::warn!(error = %e, "key folder reload failed; keeping the keys already loaded");
+        }
+        let now = self.clock.now();
+        if let Err(e) = self
+            .store
+            .db
+            .register_replica(&self.replica_id, env!("CARGO_PKG_VERSION"), now)
+            .await
+        {
+            tracing::warn!(error = %e, "replica heartbeat failed");
         }
     }
 
@@ -215,6 +317,13 @@ impl App {
     pub async fn readiness(&self) -> Readiness {
         let mut checks = serde_json::Map::new();
         let mut ready = true;
+        if self.lifecycle.is_draining() {
+            checks.insert(
+                "draining".into(),
+                serde_json::json!({ "status": "error", "detail": "shutting down: finishing in-flight requests" }),
+            );
+            ready = false;
+        }
         let mut check = |name: &str, result: Result<String, String>| {
             let v = match result {
                 Ok(detail) => serde_json::json!({ "status": "ok", "detail": detail }),
@@ -235,16 +344,6 @@ impl App {
                 Err(_) => Err(format!("{} did not answer in time", db.backend())),
             },
         );
-        if let Some(redis) = &self.store.redis {
-            check(
-                "redis",
-                redis
-                    .ping()
-                    .await
-                    .map(|()| "reachable".into())
-                    .map_err(|e| e.to_string()),
-            );
-        }
         let now = self.clock.now();
         let ring = self.keys.current();
         check(
@@ -253,6 +352,19 @@ impl App {
                 .map(|k| format!("{} {}", k.alg.as_str(), k.kid))
                 .ok_or_else(|| format!("no active key in {}", self.config.keys.dir.display())),
         );
+        if let Some(redis) = &self.store.redis {
+            // Reported, not gating: without Redis each replica carries on
+            // with in-process replay checks and rate limits, and
+            // revocations still arrive by the database poll.
+            let v = match redis.ping().await {
+                Ok(()) => serde_json::json!({ "status": "ok", "detail": "reachable" }),
+                Err(e) => serde_json::json!({
+                    "status": "degraded",
+                    "detail": format!("{e}; replay checks and rate limits are per replica until it returns"),
+                }),
+            };
+            checks.insert("redis".into(), v);
+        }
         // Reported, not gating: an IdP outage must not drain every replica
         // (introspection of our own tokens still works without it).
         checks.insert(

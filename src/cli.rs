@@ -190,8 +190,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::StartDev {
             config: Some(path), ..
         } => start_dev_with(clock, &path).await,
-        Command::Serve { config } => {
-            let config = Config::load(&config)?;
+        Command::Serve { config: path } => {
+            let config = Config::load(&path)?;
+            let reloads = reload_on_hangup(move || Config::load(&path).map_err(|e| e.to_string()));
             let listener = bind_listener(config.listen).await?;
             let addr = listener.local_addr().map_err(|cause| StartError::Listen {
                 addr: config.listen.to_string(),
@@ -200,7 +201,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let issuer = config.issuer.clone();
             let app = crate::app::App::build(config, clock).await?;
             tracing::info!(%addr, %issuer, "serving");
-            Ok(crate::serve(app, listener, shutdown_signal()).await?)
+            Ok(crate::server::serve(app, listener, shutdown_signal(), reloads).await?)
         }
         Command::Check { config: path } => check(&path, clock.now()),
         Command::Keys(cmd) => keys_command(cmd, clock.now()),
@@ -232,6 +233,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 /// start-dev with a configuration file: the same file as `serve` takes,
 /// in dev mode, refused unless it listens on loopback.
 async fn start_dev_with(clock: SharedClock, path: &std::path::Path) -> Result<(), CliError> {
+    let config = load_dev_file(path)?;
+    if !config.listen.ip().is_loopback() {
+        return Err(CliError::Usage(format!(
+            "start-dev serves only on a loopback address, not {}",
+            config.listen
+        )));
+    }
+    setup::ensure_dev_keys(&config.keys.dir, clock.now())?;
+    let listener = bind_listener(config.listen).await?;
+    let app = crate::app::App::build(config, clock).await?;
+    tracing::warn!("start-dev with a configuration file: development and benchmarks only");
+    let path = path.to_path_buf();
+    let reloads = reload_on_hangup(move || load_dev_file(&path).map_err(|e| e.to_string()));
+    Ok(crate::server::serve(app, listener, shutdown_signal(), reloads).await?)
+}
+
+/// A configuration file as start-dev reads it: in dev mode, env overlaid.
+fn load_dev_file(path: &std::path::Path) -> Result<Config, CliError> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|cause| crate::config::LoadError::Read {
         origin: origin.clone(),
@@ -243,17 +262,32 @@ async fn start_dev_with(clock: SharedClock, path: &std::path::Path) -> Result<()
     config
         .validate()
         .map_err(|errors| crate::config::LoadError::Invalid { origin, errors })?;
-    if !config.listen.ip().is_loopback() {
-        return Err(CliError::Usage(format!(
-            "start-dev serves only on a loopback address, not {}",
-            config.listen
-        )));
-    }
-    setup::ensure_dev_keys(&config.keys.dir, clock.now())?;
-    let listener = bind_listener(config.listen).await?;
-    let app = crate::app::App::build(config, clock).await?;
-    tracing::warn!("start-dev with a configuration file: development and benchmarks only");
-    Ok(crate::serve(app, listener, shutdown_signal()).await?)
+    Ok(config)
+}
+
+/// Each SIGHUP reads the configuration again with `load` and hands the
+/// result to the server, which applies it or logs why not.
+fn reload_on_hangup(
+    load: impl Fn() -> Result<Config, String> + Send + 'static,
+) -> tokio::sync::mpsc::Receiver<crate::server::ReloadRequest> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload by restarting");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reading the configuration again");
+            if tx.send(load()).await.is_err() {
+                return;
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop((tx, load));
+    rx
 }
 
 async fn start_dev(
@@ -281,7 +315,15 @@ async fn start_dev(
     let base = config.issuer.clone();
     let app = crate::app::App::build(config, clock).await?;
     println!("{}", setup::walkthrough(&base, &data_dir, &keys_dir));
-    let server = tokio::spawn(crate::serve(app, listener, shutdown_signal()));
+    let (data, keys) = (data_dir.clone(), keys_dir.clone());
+    let reloads =
+        reload_on_hangup(move || setup::dev_config(bound, &data, &keys).map_err(|e| e.to_string()));
+    let server = tokio::spawn(crate::server::serve(
+        app,
+        listener,
+        shutdown_signal(),
+        reloads,
+    ));
     match setup::demo(&base).await {
         Ok(shown) => println!("Done for you just now:\n{shown}"),
         Err(e) => tracing::warn!(error = %e, "the walkthrough's exchanges failed"),

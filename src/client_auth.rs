@@ -78,7 +78,7 @@ impl ClientKeys {
         }
         Ok(Self {
             by_client,
-            http: crate::upstream::fetch::client()?,
+            http: crate::upstream::fetch::client(&config.outbound)?,
         })
     }
 }

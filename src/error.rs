@@ -28,6 +28,11 @@ pub enum ErrorCode {
     ServerError,
     /// RFC 6749 §4.1.2.1: temporarily unable to answer (503).
     TemporarilyUnavailable,
+    /// Over a rate limit: 429 with `Retry-After`. OAuth has no code of its
+    /// own for this, so the body says `temporarily_unavailable`, the
+    /// registered code clients already treat as "retry later".
+    #[serde(rename = "temporarily_unavailable")]
+    RateLimited,
     /// No route for this path (404); not an OAuth code, same body shape.
     NotFound,
     /// The path exists but not for this method (405); same body shape.
@@ -46,7 +51,7 @@ impl ErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::RateLimited => "temporarily_unavailable",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
         }
@@ -60,6 +65,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
+            Self::RateLimited => 429,
             _ => 400,
         }
     }
@@ -159,6 +165,7 @@ mod tests {
                 "temporarily_unavailable",
                 503,
             ),
+            (ErrorCode::RateLimited, "temporarily_unavailable", 429),
             (ErrorCode::NotFound, "not_found", 404),
             (ErrorCode::MethodNotAllowed, "method_not_allowed", 405),
         ];

@@ -204,6 +204,15 @@ pub async fn answer(
         Err(d) => return refused(app, trail, d, now),
     };
     trail.client_id = Some(caller.client.id.clone());
+    if let Err(exceeded) = app.limits.introspect(&caller.client.id) {
+        let d = Denial::from(exceeded);
+        trail.decision = Some(Decision::Deny);
+        trail.reason = d.reason.as_str().into();
+        trail.detail = d.description.clone();
+        let limit = crate::rate_limit::Limit::PerCaller.as_str();
+        app.audit.rate_limited(trail, limit, &caller.client.id, now);
+        return Answer::Refused(d);
+    }
     let Some(token) = params.get("token").filter(|t| !t.is_empty()) else {
         let d = Denial::new(
             ErrorCode::InvalidRequest,

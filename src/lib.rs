@@ -30,18 +30,19 @@ pub mod grants;
 pub mod http;
 pub mod introspection;
 pub mod metadata;
+pub mod metrics;
 pub mod policy;
+pub mod rate_limit;
 pub mod reason;
 pub mod revocation;
 pub mod revoke;
+pub mod server;
 pub mod store;
 pub mod token_cache;
 pub mod tokens;
 pub mod upstream;
 
 use std::future::Future;
-use std::sync::Arc;
-
 use tokio::net::TcpListener;
 
 use crate::app::{App, AppState, StartError};
@@ -60,25 +61,12 @@ pub async fn run(
     serve(app, listener, shutdown).await
 }
 
-/// Serve an already built app; background upkeep stops with the server.
+/// Serve an already built app until `shutdown` resolves (no reloads).
 pub async fn serve(
     app: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let upkeep = tokio::spawn(app.clone().maintain());
-    let poll = tokio::spawn(Arc::clone(&app.revocations).run_poll());
-    let subscriber = tokio::spawn(Arc::clone(&app.revocations).run_subscriber());
-    let router = http::router(app);
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(StartError::Serve);
-    upkeep.abort();
-    poll.abort();
-    subscriber.abort();
-    result
+    let (_reloads, never) = tokio::sync::mpsc::channel(1);
+    server::serve(app, listener, shutdown, never).await
 }

@@ -101,6 +101,8 @@ pub enum Reason {
     RevocationStateStale,
     /// The audit record could not be made durable, so the decision does not stand.
     AuditUnavailable,
+    /// Over a rate limit (per source IP, per agent, per introspecting caller): 429.
+    RateLimited,
 }
 
 impl Reason {
@@ -150,6 +152,7 @@ impl Reason {
         Self::Revoked,
         Self::RevocationStateStale,
         Self::AuditUnavailable,
+        Self::RateLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -199,6 +202,7 @@ impl Reason {
             Self::Revoked => "revoked",
             Self::RevocationStateStale => "revocation_state_stale",
             Self::AuditUnavailable => "audit_unavailable",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

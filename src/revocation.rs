@@ -57,10 +57,11 @@ struct View {
 }
 
 impl View {
-    fn apply(&mut self, r: &Revocation) {
+    /// Apply `r`; false if it was already applied.
+    fn apply(&mut self, r: &Revocation) -> bool {
         if r.id != 0 {
             if self.applied.insert(r.id, r.expires_at).is_some() {
-                return;
+                return false;
             }
             self.max_id = self.max_id.max(r.id);
         }
@@ -79,6 +80,16 @@ impl View {
             )),
             RevocationKind::Agent => later(self.agent.entry(r.value.clone()).or_insert((0, 0))),
             RevocationKind::Client => later(self.client.entry(r.value.clone()).or_insert((0, 0))),
+        }
+        true
+    }
+
+    /// Apply a revocation made elsewhere, and measure how long it took to
+    /// arrive (once the view has synced: not the backlog read at start).
+    fn arrive(&mut self, r: &Revocation, path: &'static str, now: UnixTime) {
+        let synced = self.synced_at.is_some();
+        if self.apply(r) && synced {
+            crate::metrics::revocation_lag(path, now - r.revoked_at);
         }
     }
 
@@ -185,6 +196,11 @@ impl Revocations {
         self.len() == 0
     }
 
+    /// Seconds since the view was last confirmed current (since start if never).
+    pub fn age(&self, now: UnixTime) -> i64 {
+        self.read(|v| now - v.synced_at.unwrap_or(0).max(0))
+    }
+
     /// Is the token revoked? `Err(Stale)` when the view cannot be trusted.
     pub fn check(&self, t: &TokenRef<'_>, now: UnixTime) -> Result<bool, Stale> {
         self.read(|v| match v.synced_at {
@@ -198,7 +214,9 @@ impl Revocations {
     /// Make a revocation durable, apply it here, and tell the other replicas.
     pub async fn revoke(&self, r: Revocation) -> Result<Revocation, StoreError> {
         let stored = self.store.db.insert_revocation(&r).await?;
-        self.write(|v| v.apply(&stored));
+        self.write(|v| {
+            v.apply(&stored);
+        });
         if let Some(redis) = &self.store.redis {
             let message = Message {
                 deployment: self.deployment.clone(),
@@ -224,7 +242,7 @@ impl Revocations {
         loop {
             let rows = self.store.db.revocations_after(after, now, PAGE).await?;
             total += rows.len();
-            self.write(|v| rows.iter().for_each(|r| v.apply(r)));
+            self.write(|v| rows.iter().for_each(|r| v.arrive(r, "poll", now)));
             match rows.last() {
                 Some(last) if rows.len() as i64 == PAGE => after = last.id,
                 _ => break,
@@ -275,7 +293,8 @@ impl Revocations {
                 .subscribe(&channel, |payload| {
                     match serde_json::from_str::<Message>(&payload) {
                         Ok(m) if m.deployment == self.deployment => {
-                            self.write(|v| v.apply(&m.revocation))
+                            let now = self.clock.now();
+                            self.write(|v| v.arrive(&m.revocation, "pubsub", now))
                         }
                         Ok(_) => tracing::warn!("ignored a revocation of another deployment"),
                         Err(e) => tracing::warn!(error = %e, "unreadable revocation message"),

@@ -28,12 +28,22 @@ pub const LOG_TARGET: &str = "audit";
 /// memory stays bounded, and the trail gains records rather than losing any.
 const MAX_REPEATS: usize = 100_000;
 
+/// A record's first occurrence was written; the same ones since are
+/// counted, and summarised in one record at `until`.
 struct Repeats {
-    subject: Option<String>,
-    agent: Option<String>,
+    /// The summary to write: the first record's who and what.
+    summary: AuditRecord,
+    /// What was repeated, and when counting ends, for the summary's detail.
+    what: &'static str,
+    ends: &'static str,
     count: u64,
-    exp: UnixTime,
+    until: UnixTime,
 }
+
+const PER_IP_KEY: &str = "rate_limited:per_ip";
+
+/// How long rate-limit refusals of one key are counted before a summary.
+pub const RATE_LIMITED_WINDOW: i64 = 60;
 
 /// The record could not be made durable: the decision must not stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +52,8 @@ pub struct AuditUnavailable;
 pub struct Audit {
     tx: Option<mpsc::Sender<writer::Job>>,
     introspection: IntrospectionAudit,
-    /// (jti, caller) → the first record's subject and agent, further
-    /// allows, token exp (`first` mode).
+    /// (jti, caller) of active answers (`first` mode), (limit, who) of
+    /// rate-limit refusals → the summary-to-be and the count.
     repeats: Mutex<HashMap<(String, String), Repeats>>,
     max_repeats: usize,
 }
@@ -82,10 +92,35 @@ impl Audit {
     ) -> writer::Job {
         record.time = rfc3339(now);
         writer::Job {
-            record,
+            record: Some(record),
             at: now,
             done,
         }
+    }
+
+    /// Records waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
+    /// Wait (at most `bound`) until every record enqueued before this call
+    /// is committed or has failed: shutdown's last step before the pools close.
+    pub async fn flush(&self, bound: std::time::Duration) -> bool {
+        let Some(tx) = &self.tx else {
+            return true;
+        };
+        let (done, flushed) = oneshot::channel();
+        let marker = writer::Job {
+            record: None,
+            at: 0,
+            done: Some(done),
+        };
+        let sent = tokio::time::timeout(bound, async {
+            tx.send(marker).await.is_ok() && flushed.await.is_ok()
+        });
+        sent.await.unwrap_or(false)
     }
 
     /// Enqueue and wait until the record is committed. A full queue or a
@@ -95,6 +130,7 @@ impl Audit {
         record: AuditRecord,
         now: UnixTime,
     ) -> Result<(), AuditUnavailable> {
+        crate::metrics::decision(&record);
         let Some(tx) = &self.tx else {
             return Ok(());
         };
@@ -110,6 +146,9 @@ impl Audit {
     /// Enqueue without waiting (introspection: the answer grants nothing).
     /// A full queue drops the record and says so on the log.
     pub fn record(&self, record: AuditRecord, now: UnixTime) {
+        if record.count.is_none() {
+            crate::metrics::decision(&record);
+        }
         if let Some(tx) = &self.tx
             && tx.try_send(Self::job(record, now, None)).is_err()
         {
@@ -128,59 +167,108 @@ impl Audit {
         exp: UnixTime,
         now: UnixTime,
     ) {
-        let mut full = HashMap::new();
-        if self.introspection == IntrospectionAudit::First
-            && let Ok(mut repeats) = self.repeats.lock()
-        {
+        if self.introspection == IntrospectionAudit::First {
             let key = (jti.to_string(), caller.to_string());
+            let what = ("active answers to this caller", "until the token expired");
+            self.first_of_repeats(record, key, what, exp, now);
+        } else {
+            self.record(record, now);
+        }
+    }
+
+    /// A rate-limit refusal (`record.reason` is `rate_limited`): the first
+    /// for `who` under `limit` is written, then one summary a minute, so a
+    /// retry storm costs the database nothing per request.
+    pub fn rate_limited(&self, record: AuditRecord, limit: &str, who: &str, now: UnixTime) {
+        let key = (format!("rate_limited:{limit}"), who.to_string());
+        debug_assert!(limit != "per_ip" || key.0 == PER_IP_KEY);
+        let what = (
+            "refusals over the rate limit",
+            "in the minute after the first",
+        );
+        self.first_of_repeats(record, key, what, now + RATE_LIMITED_WINDOW, now);
+    }
+
+    fn first_of_repeats(
+        &self,
+        record: AuditRecord,
+        key: (String, String),
+        (what, ends): (&'static str, &'static str),
+        until: UnixTime,
+        now: UnixTime,
+    ) {
+        let mut full = HashMap::new();
+        if let Ok(mut repeats) = self.repeats.lock() {
             if let Some(entry) = repeats.get_mut(&key) {
                 entry.count += 1;
+                crate::metrics::decision(&record);
                 return;
             }
             if repeats.len() >= self.max_repeats {
                 full = std::mem::take(&mut *repeats);
             }
-            let first = Repeats {
+            let summary = AuditRecord {
+                event: record.event,
+                decision: record.decision,
+                reason: record.reason.clone(),
+                client_id: record.client_id.clone(),
+                // A summary spans many requests: an address only when it
+                // is what was counted.
+                client_ip: if key.0 == PER_IP_KEY {
+                    record.client_ip.clone()
+                } else {
+                    None
+                },
                 subject: record.subject.clone(),
                 agent: record.agent.clone(),
+                jti: record.jti.clone(),
+                expires_at: record.expires_at,
+                ..AuditRecord::default()
+            };
+            let first = Repeats {
+                summary,
+                what,
+                ends,
                 count: 0,
-                exp,
+                until,
             };
             repeats.insert(key, first);
         }
-        self.summarise(full, now, "so far (summarised early: the counter was full)");
+        self.summarise(
+            full,
+            now,
+            Some("so far (summarised early: the counter was full)"),
+        );
         self.record(record, now);
     }
 
-    /// Summaries of repeated active answers for tokens that have expired.
+    /// Summaries of counts whose time has come (tokens expired, rate-limit
+    /// windows over).
     pub fn flush_repeats(&self, now: UnixTime) {
         let expired = match self.repeats.lock() {
-            Ok(mut repeats) => repeats.extract_if(|_, r| r.exp <= now).collect(),
+            Ok(mut repeats) => repeats.extract_if(|_, r| r.until <= now).collect(),
             Err(_) => HashMap::new(),
         };
-        self.summarise(expired, now, "until the token expired");
+        self.summarise(expired, now, None);
     }
 
-    /// One record per pair with further active answers.
-    fn summarise(&self, counted: HashMap<(String, String), Repeats>, now: UnixTime, when: &str) {
-        for ((jti, caller), r) in counted {
-            let (count, exp) = (r.count, r.exp);
-            if count == 0 {
+    /// One record per key with further occurrences.
+    fn summarise(
+        &self,
+        counted: HashMap<(String, String), Repeats>,
+        now: UnixTime,
+        when: Option<&str>,
+    ) {
+        for r in counted.into_values() {
+            if r.count == 0 {
                 continue;
             }
+            let count = r.count;
             self.record(
                 AuditRecord {
-                    event: Some(Event::Introspect),
-                    decision: Some(Decision::Allow),
-                    reason: "active".into(),
-                    detail: format!("{count} further active answers to this caller, {when}"),
-                    client_id: Some(caller),
-                    subject: r.subject,
-                    agent: r.agent,
-                    jti: Some(jti),
-                    expires_at: Some(exp),
+                    detail: format!("{count} further {}, {}", r.what, when.unwrap_or(r.ends)),
                     count: Some(count),
-                    ..AuditRecord::default()
+                    ..r.summary
                 },
                 now,
             );
@@ -240,7 +328,7 @@ mod tests {
     }
 
     fn written(rx: &mut mpsc::Receiver<writer::Job>) -> Vec<AuditRecord> {
-        std::iter::from_fn(|| rx.try_recv().ok().map(|j| j.record)).collect()
+        std::iter::from_fn(|| rx.try_recv().ok().and_then(|j| j.record)).collect()
     }
 
     #[test]

@@ -13,6 +13,17 @@ pub enum Event {
     Admin,
 }
 
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Introspect => "introspect",
+            Self::Revoke => "revoke",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {

@@ -20,7 +20,8 @@ use crate::store::{AuditRow, Database};
 const BATCH: usize = 256;
 
 pub struct Job {
-    pub record: AuditRecord,
+    /// `None`: a flush marker, answered once everything before it is done.
+    pub record: Option<AuditRecord>,
     pub at: i64,
     /// `Some` for callers that wait for durability.
     pub done: Option<oneshot::Sender<bool>>,
@@ -89,12 +90,22 @@ pub async fn run(mut rx: mpsc::Receiver<Job>, db: Database, replica: String) {
         let (mut seq, mut prev) = (chain.seq, chain.prev.clone());
         let mut rows = Vec::with_capacity(batch.len());
         for job in &mut batch {
+            let Some(record) = &mut job.record else {
+                continue;
+            };
             seq += 1;
-            let json = job.record.seal(&name, seq, &prev);
-            prev = job.record.hash.clone();
-            rows.push(row(&job.record, job.at, json));
+            let json = record.seal(&name, seq, &prev);
+            prev = record.hash.clone();
+            rows.push(row(record, job.at, json));
         }
-        let ok = match db.insert_audit(&rows).await {
+        let started = std::time::Instant::now();
+        let result = if rows.is_empty() {
+            Ok(())
+        } else {
+            db.insert_audit(&rows).await
+        };
+        crate::metrics::audit_commit(started.elapsed(), result.is_ok());
+        let ok = match result {
             Ok(()) => {
                 chain.seq = seq;
                 chain.prev = prev;

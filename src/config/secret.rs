@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(untagged, expecting = "a string or a table { env = \"VARIABLE\" }")]
 pub enum SecretSource {
     Env { env: String },

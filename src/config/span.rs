@@ -21,7 +21,7 @@ impl Span {
         self.0
     }
 
-    /// Parse `<digits><unit>` with unit `s`, `m`, `h` or `d`.
+    /// Parse `<digits><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let split = text
@@ -31,6 +31,9 @@ impl Span {
         let n: u64 = digits.parse().map_err(|_| {
             format!("\"{text}\" is not a duration; write e.g. \"30s\", \"10m\", \"1h\"")
         })?;
+        if unit == "ms" {
+            return Ok(Self(Duration::from_millis(n)));
+        }
         let mult = match unit {
             "s" | "" => 1,
             "m" => 60,
@@ -38,7 +41,7 @@ impl Span {
             "d" => 86_400,
             _ => {
                 return Err(format!(
-                    "\"{text}\" has unknown unit \"{unit}\"; use s, m, h or d"
+                    "\"{text}\" has unknown unit \"{unit}\"; use ms, s, m, h or d"
                 ));
             }
         };
@@ -56,6 +59,9 @@ impl fmt::Debug for Span {
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.subsec_nanos() != 0 {
+            return write!(f, "{}ms", self.0.as_millis());
+        }
         let s = self.0.as_secs();
         match s {
             0 => f.write_str("0s"),
@@ -103,6 +109,7 @@ mod tests {
             ("1h", 3_600),
             ("2d", 172_800),
             ("45", 45),
+            ("2500ms", 2),
         ] {
             assert_eq!(Span::parse(text).unwrap().as_secs(), secs, "{text}");
         }
@@ -120,5 +127,7 @@ mod tests {
         assert_eq!(Span::from_secs(600).to_string(), "10m");
         assert_eq!(Span::from_secs(90).to_string(), "90s");
         assert_eq!(Span::from_secs(7_200).to_string(), "2h");
+        assert_eq!(Span::parse("300ms").unwrap().to_string(), "300ms");
+        assert_eq!(Span::parse("2000ms").unwrap().to_string(), "2s");
     }
 }

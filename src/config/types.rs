@@ -44,6 +44,15 @@ pub struct Config {
     /// What the audit trail records.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Inbound limits, timeouts and shutdown.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Outbound calls to IdPs (discovery, JWKS, introspection).
+    #[serde(default)]
+    pub outbound: OutboundConfig,
+    /// Per source IP, per agent and per introspecting caller.
+    #[serde(default)]
+    pub rate_limits: RateLimitsConfig,
     /// Set by `start-dev` only, never read from a file: allows `insecure_*`
     /// settings and the built-in dev IdP.
     #[serde(skip)]
@@ -78,9 +87,203 @@ pub struct IntrospectorConfig {
     /// The resource URIs it serves: a token is active for this caller only
     /// when its `aud` is one of them.
     pub resources: Vec<String>,
+    /// Its own `/introspect` rate; default `rate_limits.introspect_per_caller`.
+    #[serde(default)]
+    pub rate_limit: Option<RateSetting>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A token-bucket rate: `per_second` sustained (may be fractional, e.g.
+/// `0.5`), up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+/// A rate, or `"off"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateSetting {
+    Off,
+    On(Rate),
+}
+
+impl RateSetting {
+    pub fn rate(self) -> Option<Rate> {
+        match self {
+            Self::Off => None,
+            Self::On(r) => Some(r),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RateSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("{ per_second = N, burst = N } or \"off\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RateSetting, E> {
+                match v {
+                    "off" => Ok(RateSetting::Off),
+                    other => Err(E::custom(format!(
+                        "\"{other}\" is not a rate; write {{ per_second = N, burst = N }} or \"off\""
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RateSetting, A::Error> {
+                Rate::deserialize(de::value::MapAccessDeserializer::new(map)).map(RateSetting::On)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// Every request to `/token`, `/introspect`, `/revoke` and `/admin`,
+    /// by TCP peer address, before any parsing or crypto. Behind a proxy
+    /// every request has the proxy's address: raise it or turn it off.
+    #[serde(default = "default_per_ip")]
+    pub per_ip: RateSetting,
+    /// `/token`, per authenticated agent (an agent's `rate_limit` overrides
+    /// it). With Redis the budget is shared by all replicas.
+    #[serde(default = "default_token_per_agent")]
+    pub token_per_agent: RateSetting,
+    /// `/introspect`, per authenticated caller (an introspector's
+    /// `rate_limit` overrides it). Per replica.
+    #[serde(default = "default_introspect_per_caller")]
+    pub introspect_per_caller: RateSetting,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_ip: default_per_ip(),
+            token_per_agent: default_token_per_agent(),
+            introspect_per_caller: default_introspect_per_caller(),
+        }
+    }
+}
+
+fn rate(per_second: f64, burst: u32) -> RateSetting {
+    RateSetting::On(Rate { per_second, burst })
+}
+
+fn default_per_ip() -> RateSetting {
+    rate(1_000.0, 2_000)
+}
+
+fn default_token_per_agent() -> RateSetting {
+    rate(50.0, 100)
+}
+
+fn default_introspect_per_caller() -> RateSetting {
+    rate(5_000.0, 10_000)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Requests served at once; beyond it `503` + `Retry-After` at once
+    /// (load shedding) instead of queueing.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// A request not answered in this time is answered `503`.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: Span,
+    /// The request line and headers together (at least 8192).
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// A connection must send its headers within this time.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: Span,
+    /// On SIGTERM/SIGINT `/readyz` answers 503 for this long, while
+    /// requests are still served, so load balancers stop sending.
+    #[serde(default = "default_drain_delay")]
+    pub drain_delay: Span,
+    /// Then in-flight requests get this long to finish.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Span,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: default_max_in_flight(),
+            request_timeout: default_request_timeout(),
+            max_header_bytes: default_max_header_bytes(),
+            header_read_timeout: default_header_read_timeout(),
+            drain_delay: default_drain_delay(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+fn default_max_in_flight() -> usize {
+    1_024
+}
+
+fn default_request_timeout() -> Span {
+    Span::from_secs(10)
+}
+
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+
+fn default_header_read_timeout() -> Span {
+    Span::from_secs(10)
+}
+
+fn default_drain_delay() -> Span {
+    Span::from_secs(5)
+}
+
+fn default_shutdown_grace() -> Span {
+    Span::from_secs(20)
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Whole-call bound of a discovery, JWKS or introspection request.
+    #[serde(default = "default_outbound_timeout")]
+    pub timeout: Span,
+    #[serde(default = "default_outbound_connect_timeout")]
+    pub connect_timeout: Span,
+    /// Idle keep-alive connections kept per IdP host.
+    #[serde(default = "default_outbound_idle")]
+    pub max_idle_per_host: usize,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            timeout: default_outbound_timeout(),
+            connect_timeout: default_outbound_connect_timeout(),
+            max_idle_per_host: default_outbound_idle(),
+        }
+    }
+}
+
+fn default_outbound_timeout() -> Span {
+    Span::from_secs(5)
+}
+
+fn default_outbound_connect_timeout() -> Span {
+    Span::from_secs(2)
+}
+
+fn default_outbound_idle() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationConfig {
     /// If this replica's revocation view is older than this (storage
@@ -121,7 +324,7 @@ pub enum IntrospectionAudit {
     All,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     #[serde(default)]
@@ -161,7 +364,7 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. May carry a
@@ -174,7 +377,7 @@ pub struct StorageConfig {
     pub redis_url: Option<SecretSource>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
     /// Folder of signing-key files (`agent-sts keys generate|rotate|list`).
@@ -236,7 +439,7 @@ pub enum UpstreamAlg {
     EdDSA,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     pub name: String,
@@ -343,7 +546,7 @@ fn default_skew() -> Span {
     Span::from_secs(60)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamIntrospection {
     /// The IdP's RFC 7662 endpoint; from discovery when absent.
@@ -401,6 +604,9 @@ pub struct AgentConfig {
     /// audits it as `would_deny` (a roll-out's first weeks). Default `enforce`.
     #[serde(default)]
     pub enforcement: Enforcement,
+    /// Its own `/token` rate; default `rate_limits.token_per_agent`.
+    #[serde(default)]
+    pub rate_limit: Option<RateSetting>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

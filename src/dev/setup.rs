@@ -106,7 +106,7 @@ Stop with Ctrl-C.
 /// describe the decoded results: proof that the dev set-up works, and a
 /// picture of what an agent token looks like.
 pub async fn demo(base: &str) -> Result<String, String> {
-    let http = crate::upstream::fetch::client()?;
+    let http = crate::upstream::fetch::client(&crate::config::OutboundConfig::default())?;
     let mint = |form: &'static [(&'static str, &'static str)]| {
         let http = http.clone();
         let url = format!("{base}/dev/idp/mint");

@@ -129,6 +129,14 @@ pub async fn record(
             trail.decision = Some(Decision::Deny);
             trail.reason = d.reason.as_str().into();
             trail.detail = d.description.clone();
+            if d.reason == Reason::RateLimited {
+                // Counted, not written one by one: a retry storm must not
+                // become a storm of audit commits.
+                let who = trail.client_id.clone().unwrap_or_default();
+                let limit = crate::rate_limit::Limit::PerAgent.as_str();
+                app.audit.rate_limited(trail, limit, &who, app.clock.now());
+                return Ok(());
+            }
         }
     }
     let refused = denial.is_some();
@@ -174,6 +182,7 @@ pub async fn token(
     trail.agent = Some(agent.id.clone());
     trail.agent_principal = Some(agent.principal().to_string());
     trail.scopes_required = Some(agent.required.clone());
+    app.limits.token(&client.id).await?;
     let issued = match req.required("grant_type")? {
         GRANT_TOKEN_EXCHANGE => token_exchange::exchange(app, agent, req, now, trail).await?,
         GRANT_CLIENT_CREDENTIALS => {

@@ -55,11 +55,14 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         path = %req.uri().path(),
     );
     req.extensions_mut().insert(RequestId(id.clone()));
+    let endpoint = super::endpoint_label(req.uri().path());
     let started = Instant::now();
     async move {
         let mut res = next.run(req).await;
         let status = res.status().as_u16();
-        let micros = started.elapsed().as_micros() as u64;
+        let elapsed = started.elapsed();
+        crate::metrics::request(endpoint, status, elapsed);
+        let micros = elapsed.as_micros() as u64;
         // Successful requests are logged at debug: at info, formatting and
         // writing one line per request cost a quarter of token-endpoint
         // throughput (benches/README.md). Refusals stay at info, failures

@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (it can serve).
+//! `GET /healthz` (the process answers), `GET /readyz` (it can serve),
+//! `GET /metrics` (Prometheus text).
 
 use axum::Json;
 use axum::extract::State;
@@ -19,4 +20,23 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(report)).into_response()
+}
+
+/// Prometheus text exposition. Gauges sampled at scrape time are set first.
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    crate::metrics::audit_queue(app.audit.queue_depth());
+    crate::metrics::revocation_view_age(app.revocations.age(app.clock.now()));
+    let lifecycle = &app.lifecycle;
+    crate::metrics::in_flight(lifecycle.max_in_flight - lifecycle.in_flight.available_permits());
+    let body = crate::metrics::handle()
+        .map(|h| h.render())
+        .unwrap_or_else(|| "# the metrics recorder is not installed in this process\n".into());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

@@ -8,6 +8,7 @@ mod dev_idp;
 mod discovery;
 mod error;
 mod form;
+mod guard;
 mod health;
 mod introspect;
 mod revoke;
@@ -24,6 +25,7 @@ use crate::app::AppState;
 use crate::error::{ErrorCode, OAuthError};
 
 pub use context::RequestId;
+pub use guard::with_retry_after;
 
 /// The router and, built alongside it by the same calls, the table of
 /// (method, path) it serves. `openapi.yaml` is tested against the table.
@@ -46,36 +48,101 @@ impl Routes {
     }
 }
 
-fn routes(dev_mode: bool) -> Routes {
-    let r = Routes {
-        router: Router::new(),
-        table: Vec::new(),
+impl Routes {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
     }
-    .get("/.well-known/jwks.json", discovery::jwks)
-    .get(
-        "/.well-known/oauth-authorization-server",
-        discovery::metadata,
-    )
-    .get("/.well-known/openid-configuration", discovery::metadata)
-    .get("/healthz", health::healthz)
-    .get("/readyz", health::readyz)
-    .post("/token", token::token)
-    .post("/introspect", introspect::introspect)
-    .post("/revoke", revoke::revoke)
-    .post("/admin/revocations", admin::create)
-    .get("/admin/revocations", admin::list)
-    .get("/admin/audit", admin::audit);
-    if dev_mode { dev_idp::add(r) } else { r }
+
+    fn merge(mut self, other: Routes) -> Self {
+        self.table.extend(other.table);
+        self.router = self.router.merge(other.router);
+        self
+    }
+}
+
+/// The three groups, which get different layers (`router`): health and
+/// metrics (never shed, so probes see the truth under load), public
+/// documents, and the endpoints that authenticate callers.
+struct Groups {
+    ops: Routes,
+    public: Routes,
+    authenticated: Routes,
+}
+
+fn groups(dev_mode: bool) -> Groups {
+    let ops = Routes::new()
+        .get("/healthz", health::healthz)
+        .get("/readyz", health::readyz)
+        .get("/metrics", health::metrics);
+    let public = Routes::new()
+        .get("/.well-known/jwks.json", discovery::jwks)
+        .get(
+            "/.well-known/oauth-authorization-server",
+            discovery::metadata,
+        )
+        .get("/.well-known/openid-configuration", discovery::metadata);
+    let public = if dev_mode {
+        dev_idp::add(public)
+    } else {
+        public
+    };
+    let authenticated = Routes::new()
+        .post("/token", token::token)
+        .post("/introspect", introspect::introspect)
+        .post("/revoke", revoke::revoke)
+        .post("/admin/revocations", admin::create)
+        .get("/admin/revocations", admin::list)
+        .get("/admin/audit", admin::audit);
+    Groups {
+        ops,
+        public,
+        authenticated,
+    }
 }
 
 /// (method, path) of every route; `dev_mode` adds the dev IdP's.
 pub fn route_table(dev_mode: bool) -> Vec<(&'static str, &'static str)> {
-    routes(dev_mode).table
+    let g = groups(dev_mode);
+    g.ops.merge(g.public).merge(g.authenticated).table
+}
+
+/// The `endpoint` label of a request path: a route's own path, or
+/// `unmatched` (so a label never carries a caller-chosen string).
+pub fn endpoint_label(path: &str) -> &'static str {
+    static PATHS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| route_table(true).into_iter().map(|(_, p)| p).collect());
+    PATHS.get(path).copied().unwrap_or("unmatched")
 }
 
 pub fn router(state: AppState) -> Router {
-    routes(state.dev_idp.is_some())
+    let g = groups(state.dev_idp.is_some());
+    let guard = guard::Guard {
+        lifecycle: std::sync::Arc::clone(&state.lifecycle),
+        timeout: state.config.server.request_timeout.duration(),
+    };
+    let mut authenticated = g.authenticated.router;
+    if let Some(per_ip) = state
+        .config
+        .rate_limits
+        .per_ip
+        .rate()
+        .and_then(guard::per_ip)
+    {
+        authenticated = authenticated.layer(per_ip);
+    }
+    let limited = authenticated
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::audit_ip_refusals,
+        ))
+        .merge(g.public.router)
+        .layer(middleware::from_fn_with_state(guard, guard::limit));
+    g.ops
         .router
+        .merge(limited)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(form::MAX_BODY_BYTES))

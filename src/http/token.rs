@@ -51,7 +51,10 @@ pub(super) fn refusal(denial: Denial, used_basic: bool) -> Response {
         ErrorCode::ServerError => OAuthError::server_error(),
         code => OAuthError::new(code, denial.description),
     };
-    let mut res = error.into_response();
+    let mut res = match denial.retry_after {
+        Some(seconds) => super::with_retry_after(error, seconds),
+        None => error.into_response(),
+    };
     if denial.error == ErrorCode::InvalidClient && used_basic {
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -23,6 +23,8 @@ pub struct Denial {
     pub error: ErrorCode,
     pub reason: Reason,
     pub description: String,
+    /// Seconds for `Retry-After` (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl Denial {
@@ -31,6 +33,16 @@ impl Denial {
             error,
             reason,
             description: description.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<crate::rate_limit::Exceeded> for Denial {
+    fn from(e: crate::rate_limit::Exceeded) -> Self {
+        Self {
+            retry_after: Some(e.retry_after),
+            ..Self::new(ErrorCode::RateLimited, Reason::RateLimited, e.description)
         }
     }
 }

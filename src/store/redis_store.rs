@@ -8,6 +8,28 @@ use redis::aio::ConnectionManager;
 use super::{CONNECT_TIMEOUT, StoreError, describe_url};
 use crate::config::SecretString;
 
+/// A call on the hot path waits at most this long before the caller falls
+/// back (a rate limit checked locally) instead of hanging with Redis.
+pub const REDIS_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// KEYS[1]: the theoretical arrival time (TAT) in µs. ARGV: emission
+/// interval T and tolerance τ = T × (burst − 1), µs. Admit when
+/// TAT − now ≤ τ, then TAT = max(TAT, now) + T; refuse otherwise.
+const GCRA_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then
+  return {0, tat - now - tolerance}
+end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1)
+return {1, 0}
+";
+
 #[derive(Clone)]
 pub struct RedisStore {
     client: redis::Client,
@@ -75,6 +97,30 @@ impl RedisStore {
             .await
             .map_err(|e| StoreError::Redis(e.to_string()))?;
         Ok(answer.is_some())
+    }
+
+    /// One GCRA step (the generic cell rate algorithm, as in governor and
+    /// redis-cell) for `key`, in one round trip: a request every
+    /// `interval_us` sustained, `tolerance_us` of burst. Redis's own clock
+    /// is used, so replicas need not agree on time. `Ok(None)` admits;
+    /// `Ok(Some(us))` refuses and says when the next request would pass.
+    pub async fn gcra(
+        &self,
+        key: &str,
+        interval_us: u64,
+        tolerance_us: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> =
+            std::sync::LazyLock::new(|| redis::Script::new(GCRA_SCRIPT));
+        let mut conn = self.conn.clone();
+        let mut invocation = SCRIPT.key(key);
+        invocation.arg(interval_us).arg(tolerance_us);
+        let call = invocation.invoke_async::<(i64, i64)>(&mut conn);
+        let (allowed, wait_us) = tokio::time::timeout(REDIS_CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| StoreError::Redis("no answer in time".into()))?
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        Ok((allowed == 0).then(|| u64::try_from(wait_us).unwrap_or(0)))
     }
 
     pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), StoreError> {

@@ -5,16 +5,21 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::config::OutboundConfig;
+
 /// Documents larger than this (discovery, JWKS, introspection) are refused.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
-pub fn client() -> Result<reqwest::Client, String> {
+/// A client bounded by `[outbound]`: connect and whole-call timeouts, a
+/// small keep-alive pool per IdP host.
+pub fn client(outbound: &OutboundConfig) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5))
+        .connect_timeout(outbound.connect_timeout.duration())
+        .timeout(outbound.timeout.duration())
+        .pool_idle_timeout(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("agent-sts/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(4)
+        .pool_max_idle_per_host(outbound.max_idle_per_host)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

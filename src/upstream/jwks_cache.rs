@@ -69,6 +69,8 @@ pub struct KeyCache {
     stale_for: i64,
     state: RwLock<State>,
     refresh: tokio::sync::Mutex<()>,
+    /// The upstream's name, for the refresh metric (client JWKS have none).
+    metric_label: Option<String>,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -93,7 +95,14 @@ impl KeyCache {
             stale_for,
             state: RwLock::new(State::default()),
             refresh: tokio::sync::Mutex::new(()),
+            metric_label: None,
         }
+    }
+
+    /// Count this cache's fetches under `upstream` in `/metrics`.
+    pub fn with_metric_label(mut self, upstream: &str) -> Self {
+        self.metric_label = Some(upstream.to_string());
+        self
     }
 
     fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
@@ -201,6 +210,9 @@ impl KeyCache {
             }
         }
         let result = self.fetch(client).await;
+        if let Some(upstream) = &self.metric_label {
+            crate::metrics::key_refresh(upstream, result.is_ok());
+        }
         self.write(|s| {
             s.last_attempt = Some(now);
             // A successful first fetch is not a refetch: it does not

@@ -149,7 +149,8 @@ impl Upstream {
                 config.algorithms.clone(),
                 config.keys_min_refetch.as_secs() as i64,
                 config.keys_stale_for.as_secs() as i64,
-            ),
+            )
+            .with_metric_label(&config.name),
             signatures: TokenCache::default(),
             templates,
             introspector,
@@ -168,7 +169,7 @@ impl Upstream {
 
 /// Every configured upstream, found by the token's `iss`.
 pub struct UpstreamRegistry {
-    upstreams: Vec<Upstream>,
+    upstreams: Vec<Arc<Upstream>>,
     http: reqwest::Client,
     clock: SharedClock,
 }
@@ -196,19 +197,42 @@ fn claim_time(c: &Map<String, Value>, name: &str) -> Result<Option<UnixTime>, Re
 }
 
 impl UpstreamRegistry {
-    pub fn new(configs: &[UpstreamConfig], clock: SharedClock) -> Result<Self, String> {
+    pub fn new(
+        configs: &[UpstreamConfig],
+        outbound: &crate::config::OutboundConfig,
+        clock: SharedClock,
+    ) -> Result<Self, String> {
         Ok(Self {
             upstreams: configs
                 .iter()
-                .map(Upstream::new)
+                .map(|c| Upstream::new(c).map(Arc::new))
                 .collect::<Result<_, _>>()?,
-            http: fetch::client()?,
+            http: fetch::client(outbound)?,
             clock,
         })
     }
 
+    /// A registry for `configs` (a reload) that keeps the key caches of
+    /// upstreams whose configuration did not change, so a reload during an
+    /// IdP outage still verifies from cache.
+    pub fn reloaded(
+        &self,
+        configs: &[UpstreamConfig],
+        outbound: &crate::config::OutboundConfig,
+    ) -> Result<Self, String> {
+        let mut fresh = Self::new(&[], outbound, Arc::clone(&self.clock))?;
+        for c in configs {
+            let kept = self.upstreams.iter().find(|u| u.config == *c);
+            fresh.upstreams.push(match kept {
+                Some(u) => Arc::clone(u),
+                None => Arc::new(Upstream::new(c)?),
+            });
+        }
+        Ok(fresh)
+    }
+
     fn find(&self, iss: &str) -> Option<(&Upstream, Option<String>)> {
-        self.upstreams.iter().find_map(|u| {
+        self.upstreams.iter().map(|u| &**u).find_map(|u| {
             if u.config.kind == UpstreamKind::Entra {
                 u.tenant_of(iss).map(|t| (u, Some(t.to_string())))
             } else {

@@ -47,7 +47,7 @@ pub fn registry_with(blocks: &str, clock: SharedClock) -> UpstreamRegistry {
     if let Err(errors) = config.validate() {
         panic!("test config is invalid: {errors:?}");
     }
-    UpstreamRegistry::new(&config.upstreams, clock).expect("registry builds")
+    UpstreamRegistry::new(&config.upstreams, &config.outbound, clock).expect("registry builds")
 }
 
 pub fn registry(blocks: &str) -> UpstreamRegistry {

@@ -1,0 +1,141 @@
+//! Limits in front of the handlers: load shedding and the request
+//! timeout (every route but health and metrics), and the per-source-IP
+//! rate limit (tower-governor, on the authenticated endpoints, before any
+//! body is read or any crypto is spent).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::middleware::NoOpMiddleware;
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::PeerIpKeyExtractor;
+
+use super::RequestId;
+use crate::app::{AppState, Lifecycle};
+use crate::audit::{AuditRecord, Decision, Event};
+use crate::config::Rate;
+use crate::error::{ErrorCode, OAuthError};
+use crate::rate_limit::{Exceeded, Limit};
+
+/// Seconds a shed or timed-out request is told to wait.
+const RETRY_SOON: u64 = 1;
+
+/// `error` with `Retry-After`.
+pub fn with_retry_after(error: OAuthError, seconds: u64) -> Response {
+    let mut res = error.into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    res
+}
+
+#[derive(Clone)]
+pub struct Guard {
+    pub lifecycle: Arc<Lifecycle>,
+    pub timeout: Duration,
+}
+
+/// At most `max_in_flight` requests at once: beyond, `503` at once
+/// (queueing would grow memory and latency for everyone); each request
+/// bounded by `request_timeout`.
+pub async fn limit(State(guard): State<Guard>, req: Request, next: Next) -> Response {
+    let lifecycle = &guard.lifecycle;
+    let Ok(_permit) = Arc::clone(&lifecycle.in_flight).try_acquire_owned() else {
+        crate::metrics::shed();
+        let error = OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            format!(
+                "the server is at its limit of {} requests in flight; retry after {RETRY_SOON} s",
+                lifecycle.max_in_flight
+            ),
+        );
+        return with_retry_after(error, RETRY_SOON);
+    };
+    crate::metrics::in_flight(lifecycle.max_in_flight - lifecycle.in_flight.available_permits());
+    match tokio::time::timeout(guard.timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            crate::metrics::timed_out();
+            tracing::error!(timeout = ?guard.timeout, "request timed out");
+            let error = OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!(
+                    "the request was not answered within {} ms; nothing was issued, retry after {RETRY_SOON} s",
+                    guard.timeout.as_millis()
+                ),
+            );
+            with_retry_after(error, RETRY_SOON)
+        }
+    }
+}
+
+/// A per-IP refusal, marked for `audit_ip_refusals`.
+#[derive(Clone, Copy)]
+struct IpLimited;
+
+type IpLayer = GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, Body>;
+
+/// tower-governor keyed by the TCP peer (never a forwarded header, which
+/// a client could forge). Its refusals carry our JSON body.
+pub fn per_ip(rate: Rate) -> Option<IpLayer> {
+    let quota = crate::rate_limit::quota(rate)?;
+    let config = GovernorConfigBuilder::<PeerIpKeyExtractor, NoOpMiddleware>::default()
+        .period(quota.replenish_interval())
+        .burst_size(quota.burst_size().get())
+        .finish()?;
+    let layer = GovernorLayer::new(Arc::new(config)).error_handler(move |e| {
+        let wait = match e {
+            tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+                Duration::from_secs(wait_time)
+            }
+            _ => Duration::ZERO,
+        };
+        let exceeded = Exceeded::new(Limit::PerIp, wait, "this source address", rate);
+        let error = OAuthError::new(ErrorCode::RateLimited, exceeded.description);
+        let mut res = with_retry_after(error, exceeded.retry_after);
+        res.extensions_mut().insert(IpLimited);
+        res
+    });
+    Some(layer)
+}
+
+/// Audit per-IP refusals: the first per address a minute in full, the
+/// rest counted (`Audit::rate_limited`).
+pub async fn audit_ip_refusals(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let event = match req.uri().path() {
+        "/token" => Some(Event::Token),
+        "/introspect" => Some(Event::Introspect),
+        "/revoke" => Some(Event::Revoke),
+        p if p.starts_with("/admin/") => Some(Event::Admin),
+        _ => None,
+    };
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let res = next.run(req).await;
+    if res.extensions().get::<IpLimited>().is_some()
+        && let Some(ip) = peer
+    {
+        let ip = ip.to_string();
+        let record = AuditRecord {
+            event,
+            decision: Some(Decision::Deny),
+            reason: crate::reason::Reason::RateLimited.as_str().into(),
+            detail: "this source address is over its rate limit (per_ip)".into(),
+            request_id: request_id.unwrap_or_default(),
+            client_ip: Some(ip.clone()),
+            ..AuditRecord::default()
+        };
+        app.audit
+            .rate_limited(record, Limit::PerIp.as_str(), &ip, app.clock.now());
+    }
+    res
+}

@@ -1,0 +1,236 @@
+//! `GET /metrics`: Prometheus text from the `metrics` facade and
+//! `metrics-exporter-prometheus`. Every label value comes from a fixed
+//! set (route paths, status codes, reason codes, configured upstream
+//! names): never a token, subject, client id or address.
+//!
+//! The recorder is process-wide (one per process, as Prometheus expects),
+//! installed on first use.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::audit::AuditRecord;
+use crate::rate_limit::Limit;
+
+/// Seconds: 100 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// Seconds: revocations carry whole-second times.
+const LAG_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the recorder (once per process). `None` if another recorder
+/// was installed first (an embedding program's own).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(REVOCATION_LAG.into()), LAG_BUCKETS)
+                });
+            match builder.map(PrometheusBuilder::install_recorder) {
+                Ok(Ok(handle)) => {
+                    describe();
+                    Some(handle)
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed; /metrics is empty");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics buckets refused; /metrics is empty");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+pub const REQUESTS: &str = "agent_sts_http_requests_total";
+pub const REQUEST_SECONDS: &str = "agent_sts_http_request_duration_seconds";
+pub const DECISIONS: &str = "agent_sts_decisions_total";
+pub const RATE_LIMITED: &str = "agent_sts_rate_limited_total";
+pub const RATE_LIMIT_FALLBACK: &str = "agent_sts_rate_limit_local_fallback_total";
+pub const SHED: &str = "agent_sts_load_shed_total";
+pub const TIMEOUTS: &str = "agent_sts_request_timeouts_total";
+pub const IN_FLIGHT: &str = "agent_sts_requests_in_flight";
+pub const KEY_REFRESHES: &str = "agent_sts_upstream_key_refreshes_total";
+pub const AUDIT_QUEUE: &str = "agent_sts_audit_queue_depth";
+pub const AUDIT_COMMIT_SECONDS: &str = "agent_sts_audit_commit_duration_seconds";
+pub const AUDIT_COMMIT_FAILURES: &str = "agent_sts_audit_commit_failures_total";
+pub const REVOCATION_LAG: &str = "agent_sts_revocation_propagation_lag_seconds";
+pub const REVOCATION_VIEW_AGE: &str = "agent_sts_revocation_view_age_seconds";
+pub const RELOADS: &str = "agent_sts_config_reloads_total";
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        REQUESTS,
+        "HTTP requests by endpoint (route path) and status code"
+    );
+    describe_histogram!(REQUEST_SECONDS, "HTTP request latency by endpoint");
+    describe_counter!(
+        DECISIONS,
+        "Decisions by event (token, introspect, revoke, admin), decision and reason code"
+    );
+    describe_counter!(RATE_LIMITED, "Requests refused with 429, by limit");
+    describe_counter!(
+        RATE_LIMIT_FALLBACK,
+        "Per-agent limits checked locally because Redis did not answer"
+    );
+    describe_counter!(
+        SHED,
+        "Requests refused with 503 because max_in_flight was reached"
+    );
+    describe_counter!(
+        TIMEOUTS,
+        "Requests answered 503 after server.request_timeout"
+    );
+    describe_gauge!(IN_FLIGHT, "Requests being served");
+    describe_counter!(
+        KEY_REFRESHES,
+        "Upstream discovery/JWKS fetches by upstream and result (ok, failed)"
+    );
+    describe_gauge!(AUDIT_QUEUE, "Audit records waiting for commit");
+    describe_histogram!(
+        AUDIT_COMMIT_SECONDS,
+        "Time to commit one batch of audit records"
+    );
+    describe_counter!(AUDIT_COMMIT_FAILURES, "Audit batches that failed to commit");
+    describe_histogram!(
+        REVOCATION_LAG,
+        "Time from a revocation to this replica applying it, by path (pubsub, poll)"
+    );
+    describe_gauge!(
+        REVOCATION_VIEW_AGE,
+        "Seconds since the revocation view was last confirmed current"
+    );
+    describe_counter!(RELOADS, "SIGHUP configuration reloads by result");
+}
+
+pub fn request(endpoint: &'static str, status: u16, elapsed: Duration) {
+    counter!(REQUESTS, "endpoint" => endpoint, "status" => status_label(status)).increment(1);
+    histogram!(REQUEST_SECONDS, "endpoint" => endpoint).record(elapsed.as_secs_f64());
+}
+
+/// Status codes as static strings (a bounded label set).
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        431 => "431",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// One decision, as it is audited (summaries of repeats are not counted
+/// again: their occurrences were counted as they happened).
+pub fn decision(record: &AuditRecord) {
+    let event = record.event.map_or("none", |e| e.as_str());
+    let decision = record.decision.map_or("none", |d| d.as_str());
+    counter!(DECISIONS, "event" => event, "decision" => decision, "reason" => reason_label(&record.reason))
+        .increment(1);
+}
+
+/// Reason codes are a closed set; anything else (never expected) is
+/// `other`, so a label can never carry free text.
+fn reason_label(reason: &str) -> &'static str {
+    const ALLOWS: [&str; 5] = ["granted", "active", "revoked", "done", "inactive"];
+    if let Some(a) = ALLOWS.iter().find(|a| **a == reason) {
+        return a;
+    }
+    crate::reason::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .find(|r| *r == reason)
+        .unwrap_or("other")
+}
+
+pub fn rate_limited(limit: Limit) {
+    counter!(RATE_LIMITED, "limit" => limit.as_str()).increment(1);
+}
+
+pub fn rate_limit_fallback() {
+    counter!(RATE_LIMIT_FALLBACK).increment(1);
+}
+
+pub fn shed() {
+    counter!(SHED).increment(1);
+}
+
+pub fn timed_out() {
+    counter!(TIMEOUTS).increment(1);
+}
+
+pub fn in_flight(n: usize) {
+    gauge!(IN_FLIGHT).set(n as f64);
+}
+
+/// `upstream` is a configured upstream's name (bounded by the config).
+pub fn key_refresh(upstream: &str, ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    counter!(KEY_REFRESHES, "upstream" => upstream.to_string(), "result" => result).increment(1);
+}
+
+pub fn audit_queue(depth: usize) {
+    gauge!(AUDIT_QUEUE).set(depth as f64);
+}
+
+pub fn audit_commit(elapsed: Duration, ok: bool) {
+    histogram!(AUDIT_COMMIT_SECONDS).record(elapsed.as_secs_f64());
+    if !ok {
+        counter!(AUDIT_COMMIT_FAILURES).increment(1);
+    }
+}
+
+pub fn revocation_lag(path: &'static str, seconds: i64) {
+    histogram!(REVOCATION_LAG, "path" => path).record(seconds.max(0) as f64);
+}
+
+pub fn revocation_view_age(seconds: i64) {
+    gauge!(REVOCATION_VIEW_AGE).set(seconds.max(0) as f64);
+}
+
+pub fn reload(ok: bool) {
+    counter!(RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_closed_sets() {
+        assert_eq!(reason_label("rate_limited"), "rate_limited");
+        assert_eq!(reason_label("granted"), "granted");
+        assert_eq!(reason_label("eyJhbGciOi.x.y"), "other");
+        assert_eq!(status_label(429), "429");
+        assert_eq!(status_label(418), "4xx");
+        assert_eq!(status_label(599), "5xx");
+    }
+}

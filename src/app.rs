@@ -167,14 +167,14 @@ impl App {
             store.clone(),
             Arc::clone(&clock),
             &config.revocation,
-            deployment,
+            deployment.clone(),
         ));
         revocations.reload().await?;
         let admin_credential = config
             .admin
             .as_ref()
             .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256));
-        let limits = RateLimits::new(&config, store.redis.as_ref());
+        let limits = RateLimits::new(&config, store.redis.as_ref(), &deployment);
         let lifecycle = Arc::new(Lifecycle::new(config.server.max_in_flight));
         crate::metrics::handle();
         Ok(Arc::new(Self {
@@ -233,7 +233,7 @@ impl App {
             .map_err(ReloadRefused)?;
         let client_keys = ClientKeys::new(&config).map_err(ReloadRefused)?;
         let policy = Policy::new(&config);
-        let limits = RateLimits::new(&config, self.store.redis.as_ref());
+        let limits = RateLimits::new(&config, self.store.redis.as_ref(), self.limits.deployment());
         let admin_credential = config
             .admin
             .as_ref()

@@ -90,7 +90,8 @@ pub struct RateLimits {
     agents: HashMap<String, Entry>,
     callers: HashMap<String, Entry>,
     shared: Option<RedisStore>,
-    /// Redis key prefix: one namespace per deployment's issuer.
+    /// Redis key prefix: one namespace per deployment (replicas sharing a
+    /// database share it).
     prefix: String,
 }
 
@@ -117,7 +118,8 @@ fn entries<'a>(
 }
 
 impl RateLimits {
-    pub fn new(config: &Config, redis: Option<&RedisStore>) -> Self {
+    /// `deployment`: the database's deployment id (the shared budget's namespace).
+    pub fn new(config: &Config, redis: Option<&RedisStore>, deployment: &str) -> Self {
         let r = &config.rate_limits;
         let agents = config
             .agents
@@ -131,8 +133,16 @@ impl RateLimits {
             agents: entries(agents, r.token_per_agent),
             callers: entries(callers, r.introspect_per_caller),
             shared: redis.cloned(),
-            prefix: format!("agent-sts:rate:{}:", config.issuer),
+            prefix: format!("agent-sts:rate:{deployment}:"),
         }
+    }
+
+    /// The namespace to build the next generation's limits with (a reload).
+    pub fn deployment(&self) -> &str {
+        self.prefix
+            .strip_prefix("agent-sts:rate:")
+            .and_then(|s| s.strip_suffix(':'))
+            .unwrap_or_default()
     }
 
     /// `/token`, for the agent whose client is `client_id`: the shared

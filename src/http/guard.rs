@@ -91,8 +91,10 @@ pub fn per_ip(rate: Rate) -> Option<IpLayer> {
         .finish()?;
     let layer = GovernorLayer::new(Arc::new(config)).error_handler(move |e| {
         let wait = match e {
+            // Whole seconds, rounded down: round up, so a client that
+            // waits as told is admitted.
             tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-                Duration::from_secs(wait_time)
+                Duration::from_secs(wait_time + 1)
             }
             _ => Duration::ZERO,
         };

@@ -142,10 +142,16 @@ impl KeyCache {
                     return Err(self.unavailable(now));
                 }
                 found.ok_or_else(|| {
-                    Refusal::new(
-                        Reason::UnknownKey,
-                        format!("kid {:?} is not in the issuer's JWKS", kid.unwrap_or("")),
-                    )
+                    let kid = kid.unwrap_or("");
+                    // Say when the JWKS could not be read afresh: the key
+                    // may exist at the IdP.
+                    let detail = match self.read(|s| s.error.clone()) {
+                        Some(e) => format!(
+                            "kid {kid:?} is not among the cached keys, and refreshing them failed ({e})"
+                        ),
+                        None => format!("kid {kid:?} is not in the issuer's JWKS"),
+                    };
+                    Refusal::new(Reason::UnknownKey, detail)
                 })?
             }
         };

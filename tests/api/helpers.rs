@@ -91,11 +91,23 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The database this app uses (a replica can share it).
     pub database_url: String,
-    /// Dropping it stops the server.
-    _shutdown: oneshot::Sender<()>,
+    /// What SIGHUP delivers to the server: a configuration to switch to.
+    pub reloads: tokio::sync::mpsc::Sender<agent_sts::server::ReloadRequest>,
+    /// Sending (or dropping) it starts the server's shutdown.
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestApp {
+    /// What SIGTERM does: start the shutdown; the returned handle ends
+    /// when the server has drained, flushed the audit queue and closed.
+    pub fn stop(&mut self) -> tokio::task::JoinHandle<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().expect("stop is called once")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -184,12 +196,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("App::build: {e}"));
     let (tx, rx) = oneshot::channel::<()>();
+    let (reloads, reload_rx) = tokio::sync::mpsc::channel(1);
     let served = Arc::clone(&app);
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(e) = agent_sts::serve(served, listener, shutdown).await {
+        if let Err(e) = agent_sts::server::serve(served, listener, shutdown, reload_rx).await {
             panic!("server stopped: {e}");
         }
     });
@@ -206,7 +219,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         kid,
         dir,
         database_url,
-        _shutdown: tx,
+        reloads,
+        shutdown: Some(tx),
+        server: Some(server),
     }
 }
 

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod introspect;
 mod keys;
+mod limits;
 mod openapi;
 mod routing;
 mod start_dev;

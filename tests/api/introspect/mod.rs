@@ -70,11 +70,21 @@ pub async fn start() -> Fx {
 }
 
 pub async fn start_with(setup: Setup) -> Fx {
+    start_edited(setup, |p| p).await
+}
+
+/// Like [`start_with`], serving `edit` of the policy text.
+pub async fn start_edited(setup: Setup, edit: impl FnOnce(String) -> String) -> Fx {
     let okta = FakeOkta::start().await;
     let okta2 = FakeOkta::start().await;
     let secret = random_hex(32);
     let admin = random_hex(32);
-    let policy = policy(&okta, &okta2, &secret, setup.admin.then_some(&admin));
+    let policy = edit(policy(
+        &okta,
+        &okta2,
+        &secret,
+        setup.admin.then_some(&admin),
+    ));
     let mut options = Options::default().policy(&policy);
     if !setup.redis {
         options = options.without_redis();

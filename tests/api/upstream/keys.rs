@@ -107,6 +107,54 @@ async fn an_outage_is_survived_from_cache_within_the_bound_and_refused_after() {
 }
 
 #[tokio::test]
+async fn a_slow_idp_is_cut_at_the_outbound_timeout_served_from_cache_then_refused() {
+    let okta = FakeOkta::start().await;
+    let clock = frozen_now();
+    let blocks = format!(
+        "{}\n[outbound]\ntimeout = \"300ms\"\n",
+        okta_block(&okta, "keys_stale_for = \"1h\"")
+    );
+    let reg = registry_with(&blocks, Arc::new(clock.clone()));
+    let token = okta.access_token("a@example.com").ttl(6 * 3600).mint();
+    verified(&reg, &token).await;
+    // Slower than the timeout: every fetch is cut at 300 ms. (The bounds
+    // below catch a hang; they are not performance assertions.)
+    okta.set_mode(Mode::Slow(std::time::Duration::from_secs(5)));
+    let bound = std::time::Duration::from_secs(3);
+
+    clock.advance(50 * 60);
+    tokio::time::timeout(bound, reg.refresh_due())
+        .await
+        .expect("the periodic refresh gives up at the timeout");
+    verified(&reg, &token).await;
+    assert_eq!(reg.health()["okta"]["state"], "stale");
+
+    // A token under a key the cache lacks: the refetch times out too.
+    let kid = okta.rotate_key();
+    let fresh = okta.access_token("a@example.com").mint();
+    let r = tokio::time::timeout(bound, refused(&reg, &fresh))
+        .await
+        .expect("no hung verification");
+    assert_eq!(r.reason, Reason::UnknownKey);
+    assert_eq!(
+        r.detail,
+        format!(
+            "kid {kid:?} is not among the cached keys, and refreshing them failed (discovery timed out)"
+        )
+    );
+
+    clock.advance(11 * 60);
+    let r = tokio::time::timeout(bound, refused(&reg, &token))
+        .await
+        .expect("no hung verification");
+    assert_eq!(r.reason, Reason::UpstreamKeysUnavailable);
+    assert_eq!(
+        r.detail,
+        "the issuer's keys could not be refreshed (discovery timed out); the cache is 3660s old"
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_idp_at_first_use_is_a_clear_refusal() {
     let okta = FakeOkta::start().await;
     okta.set_mode(Mode::Garbage);

@@ -356,7 +356,7 @@ impl App {
             // Reported, not gating: without Redis each replica carries on
             // with in-process replay checks and rate limits, and
             // revocations still arrive by the database poll.
-            let v = match redis.ping().await {
+            let v = match redis.ping_within(crate::store::REDIS_CALL_TIMEOUT).await {
                 Ok(()) => serde_json::json!({ "status": "ok", "detail": "reachable" }),
                 Err(e) => serde_json::json!({
                     "status": "degraded",

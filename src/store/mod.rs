@@ -26,7 +26,7 @@ use crate::clock::UnixTime;
 use crate::config::SecretString;
 
 pub use audit::{AuditFilter, AuditRow};
-pub use redis_store::RedisStore;
+pub use redis_store::{REDIS_CALL_TIMEOUT, RedisStore};
 pub use replay::ReplayCache;
 pub use revocations::{Revocation, RevocationKind};
 

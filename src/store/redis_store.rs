@@ -30,11 +30,18 @@ redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil((next_
 return {1, 0}
 ";
 
+/// After a failed hot-path call, Redis is not tried again for this long:
+/// during an outage a request pays the timeout at most once a second per
+/// replica, not every time.
+const TRIPPED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Clone)]
 pub struct RedisStore {
     client: redis::Client,
     conn: ConnectionManager,
     target: String,
+    /// Until when hot-path calls fail at once (ms since the Unix epoch).
+    tripped_until: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -53,7 +60,15 @@ impl RedisStore {
             cause,
         };
         let client = redis::Client::open(url.expose()).map_err(|e| connect_error(e.to_string()))?;
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, ConnectionManager::new(client.clone()))
+        // Reconnect quickly once Redis is back (the crate's default backoff
+        // waits up to a minute or two between attempts).
+        let reconnect = redis::aio::ConnectionManagerConfig::new()
+            .set_exponent_base(2)
+            .set_factor(50)
+            .set_max_delay(2_000)
+            .set_connection_timeout(CONNECT_TIMEOUT);
+        let manager = ConnectionManager::new_with_config(client.clone(), reconnect);
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, manager)
             .await
             .map_err(|_| connect_error(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|e| connect_error(e.to_string()))?;
@@ -61,20 +76,47 @@ impl RedisStore {
             client,
             conn,
             target,
+            tripped_until: Default::default(),
         };
         store.ping().await?;
         Ok(store)
     }
 
+    /// A call on a request's path: refused at once while tripped, bounded
+    /// by `REDIS_CALL_TIMEOUT`, and a failure trips the breaker.
+    async fn hot<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering;
+        let now = epoch_ms();
+        if now < self.tripped_until.load(Ordering::Relaxed) {
+            return Err(StoreError::Redis("unavailable (retrying shortly)".into()));
+        }
+        let result = match tokio::time::timeout(REDIS_CALL_TIMEOUT, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(StoreError::Redis(e.to_string())),
+            Err(_) => Err(StoreError::Redis("no answer in time".into())),
+        };
+        if result.is_err() {
+            let until = epoch_ms() + TRIPPED_FOR.as_millis() as u64;
+            self.tripped_until.store(until, Ordering::Relaxed);
+        }
+        result
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.ping_within(CONNECT_TIMEOUT).await
+    }
+
+    /// PING, waiting at most `bound` (readiness uses a short one: a probe
+    /// must not time out because Redis is reconnecting).
+    pub async fn ping_within(&self, bound: std::time::Duration) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let pong = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            redis::cmd("PING").query_async::<String>(&mut conn),
-        )
-        .await
-        .map_err(|_| StoreError::Redis("PING timed out".into()))?
-        .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let pong = tokio::time::timeout(bound, redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map_err(|_| StoreError::Redis("PING timed out".into()))?
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
         if pong == "PONG" {
             Ok(())
         } else {
@@ -87,15 +129,9 @@ impl RedisStore {
     /// `SET key 1 NX EXAT expires_at`: true if the key was not there.
     pub async fn set_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let answer: Option<String> = redis::cmd("SET")
-            .arg(key)
-            .arg(1)
-            .arg("NX")
-            .arg("EXAT")
-            .arg(expires_at)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(1).arg("NX").arg("EXAT").arg(expires_at);
+        let answer: Option<String> = self.hot(set.query_async(&mut conn)).await?;
         Ok(answer.is_some())
     }
 
@@ -116,10 +152,7 @@ impl RedisStore {
         let mut invocation = SCRIPT.key(key);
         invocation.arg(interval_us).arg(tolerance_us);
         let call = invocation.invoke_async::<(i64, i64)>(&mut conn);
-        let (allowed, wait_us) = tokio::time::timeout(REDIS_CALL_TIMEOUT, call)
-            .await
-            .map_err(|_| StoreError::Redis("no answer in time".into()))?
-            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let (allowed, wait_us) = self.hot(call).await?;
         Ok((allowed == 0).then(|| u64::try_from(wait_us).unwrap_or(0)))
     }
 
@@ -159,4 +192,10 @@ impl RedisStore {
         }
         Err(StoreError::Redis("the subscription ended".into()))
     }
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

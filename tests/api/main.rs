@@ -9,6 +9,8 @@ mod cli;
 mod cli_keys;
 mod dev_idp;
 mod discovery;
+mod fault_proxy;
+mod faults;
 mod health;
 mod helpers;
 mod introspect;

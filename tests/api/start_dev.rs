@@ -381,3 +381,66 @@ async fn trace_level_logs_hold_no_token_or_secret() {
         assert!(!log.contains(secret), "a secret or token is on the log");
     }
 }
+
+/// Send `signal` (a `kill` name such as `HUP`) to the server process.
+fn signal(server: &Server, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal}");
+}
+
+/// Wait (bounded) until the log holds `line`.
+async fn log_shows(dir: &Path, line: &str) -> String {
+    for _ in 0..200 {
+        let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+        if log.contains(line) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    panic!("the log never showed {line:?}:\n{log}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_sigterm_drains_flushes_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_logging(dir.path(), Some("info"));
+    let client = reqwest::Client::new();
+    let ready = |c: &reqwest::Client| c.get(format!("{}/readyz", server.base)).send();
+    assert_eq!(ready(&client).await.unwrap().status().as_u16(), 200);
+
+    signal(&server, "HUP");
+    log_shows(
+        dir.path(),
+        "configuration reloaded: policy, upstreams, introspectors, rate limits",
+    )
+    .await;
+    assert_eq!(ready(&client).await.unwrap().status().as_u16(), 200);
+
+    signal(&server, "TERM");
+    let mut exit = None;
+    for _ in 0..300 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exit = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let exit = exit.expect("the process exits after SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let steps = [
+        "shutting down: /readyz is now 503",
+        "listener closed; finishing in-flight requests",
+        "audit queue flushed",
+        "stopped",
+    ];
+    let at: Vec<usize> = steps
+        .iter()
+        .map(|s| log.find(s).unwrap_or_else(|| panic!("{s:?} in\n{log}")))
+        .collect();
+    assert!(at.is_sorted(), "in this order: {steps:?}\n{log}");
+}

@@ -190,7 +190,10 @@ async fn private_key_jwt_succeeds_once_and_a_replay_is_refused() {
     assert_eq!(www(&h), None);
     // The replay cache is Redis when the suite runs with Redis.
     let redis = std::env::var(crate::helpers::TEST_REDIS_ENV).is_ok();
-    let in_redis = matches!(*sts.t.app.replay, agent_sts::store::ReplayCache::Redis { .. });
+    let in_redis = matches!(
+        *sts.t.app.replay,
+        agent_sts::store::ReplayCache::Redis { .. }
+    );
     assert_eq!(in_redis, redis);
     // The domain call sees the same replay, with its reason.
     let denial = sts.domain(&req).await.expect_err("a replay is refused");

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -69,6 +70,10 @@ pub fn quota(rate: Rate) -> Option<Quota> {
 struct Entry {
     rate: Rate,
     local: DefaultDirectRateLimiter,
+    /// Until when (µs since the Unix epoch) the shared budget said no: a
+    /// storm is refused here until then without asking Redis again (no
+    /// replica can be admitted before, as GCRA state moves only on admits).
+    refused_until_us: AtomicU64,
 }
 
 impl Entry {
@@ -76,7 +81,14 @@ impl Entry {
         Some(Self {
             rate,
             local: RateLimiter::direct(quota(rate)?),
+            refused_until_us: AtomicU64::new(0),
         })
+    }
+
+    /// The wait left from an earlier shared refusal, if any.
+    fn still_refused(&self, now_us: u64) -> Option<Duration> {
+        let until = self.refused_until_us.load(Ordering::Relaxed);
+        (now_us < until).then(|| Duration::from_micros(until - now_us))
     }
 
     fn check_local(&self) -> Result<(), Duration> {
@@ -151,9 +163,18 @@ impl RateLimits {
         let Some(entry) = self.agents.get(client_id) else {
             return Ok(());
         };
+        let now_us = epoch_us();
+        let earlier = entry.still_refused(now_us);
         let wait = match &self.shared {
+            Some(_) if earlier.is_some() => earlier,
             Some(redis) => match shared_check(redis, &self.prefix, client_id, entry.rate).await {
-                Ok(wait) => wait,
+                Ok(wait) => {
+                    if let Some(w) = wait {
+                        let until = now_us.saturating_add(w.as_micros() as u64);
+                        entry.refused_until_us.store(until, Ordering::Relaxed);
+                    }
+                    wait
+                }
                 Err(e) => {
                     crate::metrics::rate_limit_fallback();
                     tracing::warn!(error = %e, "shared rate limit unavailable; limiting locally");
@@ -187,6 +208,12 @@ impl RateLimits {
             )
         })
     }
+}
+
+fn epoch_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 async fn shared_check(

@@ -12,7 +12,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::config::{Config, Rate, RateSetting};
@@ -92,9 +92,12 @@ impl Entry {
     }
 
     fn check_local(&self) -> Result<(), Duration> {
+        // The limiter's own clock: `DefaultClock::default()` would build a
+        // new quanta clock (CPUID and calibration, a VM exit) per refusal,
+        // which made refusals under a retry storm cost more than grants.
         self.local
             .check()
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| not_until.wait_time_from(self.local.clock().now()))
     }
 }
 
@@ -177,7 +180,8 @@ impl RateLimits {
                 }
                 Err(e) => {
                     crate::metrics::rate_limit_fallback();
-                    tracing::warn!(error = %e, "shared rate limit unavailable; limiting locally");
+                    // Logged once per outage second by the Redis breaker.
+                    tracing::debug!(error = %e, "shared rate limit unavailable; limiting locally");
                     entry.check_local().err()
                 }
             },

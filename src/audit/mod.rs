@@ -30,17 +30,25 @@ const MAX_REPEATS: usize = 100_000;
 
 /// A record's first occurrence was written; the same ones since are
 /// counted, and summarised in one record at `until`.
+/// Kept small (it is held per key, up to `MAX_REPEATS`): the key carries
+/// the rest of the summary.
 struct Repeats {
-    /// The summary to write: the first record's who and what.
-    summary: AuditRecord,
-    /// What was repeated, and when counting ends, for the summary's detail.
-    what: &'static str,
-    ends: &'static str,
+    kind: Repeated,
+    event: Option<Event>,
+    subject: Option<String>,
+    agent: Option<String>,
+    expires_at: Option<UnixTime>,
     count: u64,
     until: UnixTime,
 }
 
-const PER_IP_KEY: &str = "rate_limited:per_ip";
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeated {
+    /// Key (jti, caller).
+    ActiveAnswers,
+    /// Key (`rate_limited:<limit>`, client id or, per IP, the address).
+    RateLimited { per_ip: bool },
+}
 
 /// How long rate-limit refusals of one key are counted before a summary.
 pub const RATE_LIMITED_WINDOW: i64 = 60;
@@ -169,8 +177,7 @@ impl Audit {
     ) {
         if self.introspection == IntrospectionAudit::First {
             let key = (jti.to_string(), caller.to_string());
-            let what = ("active answers to this caller", "until the token expired");
-            self.first_of_repeats(record, key, what, exp, now);
+            self.first_of_repeats(record, key, Repeated::ActiveAnswers, exp, now);
         } else {
             self.record(record, now);
         }
@@ -181,19 +188,17 @@ impl Audit {
     /// retry storm costs the database nothing per request.
     pub fn rate_limited(&self, record: AuditRecord, limit: &str, who: &str, now: UnixTime) {
         let key = (format!("rate_limited:{limit}"), who.to_string());
-        debug_assert!(limit != "per_ip" || key.0 == PER_IP_KEY);
-        let what = (
-            "refusals over the rate limit",
-            "in the minute after the first",
-        );
-        self.first_of_repeats(record, key, what, now + RATE_LIMITED_WINDOW, now);
+        let kind = Repeated::RateLimited {
+            per_ip: limit == crate::rate_limit::Limit::PerIp.as_str(),
+        };
+        self.first_of_repeats(record, key, kind, now + RATE_LIMITED_WINDOW, now);
     }
 
     fn first_of_repeats(
         &self,
         record: AuditRecord,
         key: (String, String),
-        (what, ends): (&'static str, &'static str),
+        kind: Repeated,
         until: UnixTime,
         now: UnixTime,
     ) {
@@ -207,28 +212,12 @@ impl Audit {
             if repeats.len() >= self.max_repeats {
                 full = std::mem::take(&mut *repeats);
             }
-            let summary = AuditRecord {
+            let first = Repeats {
+                kind,
                 event: record.event,
-                decision: record.decision,
-                reason: record.reason.clone(),
-                client_id: record.client_id.clone(),
-                // A summary spans many requests: an address only when it
-                // is what was counted.
-                client_ip: if key.0 == PER_IP_KEY {
-                    record.client_ip.clone()
-                } else {
-                    None
-                },
                 subject: record.subject.clone(),
                 agent: record.agent.clone(),
-                jti: record.jti.clone(),
                 expires_at: record.expires_at,
-                ..AuditRecord::default()
-            };
-            let first = Repeats {
-                summary,
-                what,
-                ends,
                 count: 0,
                 until,
             };
@@ -259,19 +248,49 @@ impl Audit {
         now: UnixTime,
         when: Option<&str>,
     ) {
-        for r in counted.into_values() {
+        for ((first, second), r) in counted {
             if r.count == 0 {
                 continue;
             }
             let count = r.count;
-            self.record(
-                AuditRecord {
-                    detail: format!("{count} further {}, {}", r.what, when.unwrap_or(r.ends)),
-                    count: Some(count),
-                    ..r.summary
-                },
-                now,
-            );
+            let (what, ends) = match r.kind {
+                Repeated::ActiveAnswers => {
+                    ("active answers to this caller", "until the token expired")
+                }
+                Repeated::RateLimited { .. } => (
+                    "refusals over the rate limit",
+                    "in the minute after the first",
+                ),
+            };
+            let mut summary = AuditRecord {
+                event: r.event,
+                subject: r.subject,
+                agent: r.agent,
+                expires_at: r.expires_at,
+                detail: format!("{count} further {what}, {}", when.unwrap_or(ends)),
+                count: Some(count),
+                ..AuditRecord::default()
+            };
+            match r.kind {
+                Repeated::ActiveAnswers => {
+                    summary.decision = Some(Decision::Allow);
+                    summary.reason = "active".into();
+                    summary.jti = Some(first);
+                    summary.client_id = Some(second);
+                }
+                Repeated::RateLimited { per_ip } => {
+                    summary.decision = Some(Decision::Deny);
+                    summary.reason = crate::reason::Reason::RateLimited.as_str().into();
+                    // A summary spans many requests: an address only when
+                    // it is what was counted.
+                    if per_ip {
+                        summary.client_ip = Some(second);
+                    } else {
+                        summary.client_id = Some(second);
+                    }
+                }
+            }
+            self.record(summary, now);
         }
     }
 }

@@ -67,7 +67,11 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         // writing one line per request cost a quarter of token-endpoint
         // throughput (benches/README.md). Refusals stay at info, failures
         // at error; every decision also has its own audit line.
-        if status >= 500 {
+        // 429 and 503 (rate limits, load shedding) come in floods and are
+        // counted in /metrics: debug, like successes.
+        if status == 429 || status == 503 {
+            tracing::debug!(status, micros, "request refused for load");
+        } else if status >= 500 {
             tracing::error!(status, micros, "request failed");
         } else if status >= 400 {
             tracing::info!(status, micros, "request refused");

@@ -46,7 +46,13 @@ pub async fn token(
 /// RFC 6749 §5.2: `invalid_client` is 401, with `WWW-Authenticate` when the
 /// client tried the Authorization header.
 pub(super) fn refusal(denial: Denial, used_basic: bool) -> Response {
-    tracing::info!(reason = %denial.reason, error = denial.error.as_str(), "token request refused");
+    // Rate-limit refusals are counted (metrics, audit summaries), not
+    // logged one by one: a retry storm must not become a log storm.
+    if denial.reason == crate::reason::Reason::RateLimited {
+        tracing::debug!(reason = %denial.reason, "token request refused");
+    } else {
+        tracing::info!(reason = %denial.reason, error = denial.error.as_str(), "token request refused");
+    }
     let error = match denial.error {
         ErrorCode::ServerError => OAuthError::server_error(),
         code => OAuthError::new(code, denial.description),

@@ -98,7 +98,8 @@ impl RedisStore {
             Ok(Err(e)) => Err(StoreError::Redis(e.to_string())),
             Err(_) => Err(StoreError::Redis("no answer in time".into())),
         };
-        if result.is_err() {
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, target = %self.target, "redis call failed: replay checks and rate limits use this replica's own state for the next second");
             let until = epoch_ms() + TRIPPED_FOR.as_millis() as u64;
             self.tripped_until.store(until, Ordering::Relaxed);
         }

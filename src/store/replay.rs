@@ -95,7 +95,7 @@ fn settle(
         },
         Err(e) => {
             // Never the key: it identifies a client's assertion.
-            tracing::warn!(
+            tracing::debug!(
                 error = %e,
                 "replay cache: Redis did not answer; answering from this replica's own record"
             );

@@ -71,6 +71,21 @@ async fn spawn_through(
     spawn_through_with(sts, database_url, redis_url, dir, |_| {}).await
 }
 
+/// An app like `sts.t` whose Redis is reached through a proxy (and its
+/// own database, directly); `None` (the test is skipped) without Redis.
+async fn through_redis(sts: &Sts, edit: impl FnOnce(&mut Config)) -> Option<(FaultProxy, Proxied)> {
+    let Ok(redis) = std::env::var(TEST_REDIS_ENV) else {
+        eprintln!("skipped: this test needs Redis ({TEST_REDIS_ENV})");
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = database_url(dir.path()).await;
+    let proxy = FaultProxy::start(&target_of(&redis, 6379)).await;
+    let url = through(&redis, proxy.addr());
+    let app = spawn_through_with(sts, db, Some(url), dir, edit).await;
+    Some((proxy, app))
+}
+
 /// [`spawn_through`], with `edit` applied to the configuration.
 async fn spawn_through_with(
     sts: &Sts,
@@ -327,15 +342,10 @@ async fn postgres_stopped_mid_run_issues_nothing_and_recovers_without_a_restart(
 
 #[tokio::test]
 async fn redis_stopped_mid_run_leaves_one_replica_serving_from_its_own_state() {
-    let Ok(redis) = std::env::var(TEST_REDIS_ENV) else {
-        eprintln!("skipped: this test needs Redis ({TEST_REDIS_ENV})");
+    let sts = start().await;
+    let Some((proxy, app)) = through_redis(&sts, |_| {}).await else {
         return;
     };
-    let sts = start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = database_url(dir.path()).await;
-    let proxy = FaultProxy::start(&target_of(&redis, 6379)).await;
-    let app = spawn_through(&sts, db, Some(through(&redis, proxy.addr())), dir).await;
     assert!(matches!(*app.app.replay, ReplayCache::Redis(_)));
     let obo = || Req::exchange(sts.basic("support-bot"), &sts.user(ALICE, ALICE_GROUPS));
     let cc = || Req::client_credentials(sts.post("batch-bot"));
@@ -397,14 +407,7 @@ async fn redis_stopped_mid_run_leaves_one_replica_serving_from_its_own_state() {
 
 #[tokio::test]
 async fn redis_stopped_mid_run_leaves_rate_limits_in_force_locally() {
-    let Ok(redis) = std::env::var(TEST_REDIS_ENV) else {
-        eprintln!("skipped: this test needs Redis ({TEST_REDIS_ENV})");
-        return;
-    };
     let sts = start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = database_url(dir.path()).await;
-    let proxy = FaultProxy::start(&target_of(&redis, 6379)).await;
     // batch-bot: 2 requests, then one per 1000 s.
     let limit = |c: &mut Config| {
         let rate = agent_sts::config::Rate {
@@ -415,7 +418,9 @@ async fn redis_stopped_mid_run_leaves_rate_limits_in_force_locally() {
             a.rate_limit = Some(agent_sts::config::RateSetting::On(rate));
         }
     };
-    let app = spawn_through_with(&sts, db, Some(through(&redis, proxy.addr())), dir, limit).await;
+    let Some((proxy, app)) = through_redis(&sts, limit).await else {
+        return;
+    };
     let cc = || Req::client_credentials(sts.post("batch-bot"));
     let over = "agent client batch-bot is over its rate limit (0.001 per second, burst 2); retry after 1000 s";
 

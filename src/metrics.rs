@@ -53,6 +53,19 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// How often histogram samples are folded into their buckets. The
+/// exporter keeps raw samples until then: without upkeep they pile up
+/// (every request records one) when nobody scrapes.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Fold pending histogram samples into buckets (the server runs this every
+/// `UPKEEP_EVERY`; rendering does it too).
+pub fn upkeep() {
+    if let Some(h) = handle() {
+        h.run_upkeep();
+    }
+}
+
 pub const REQUESTS: &str = "agent_sts_http_requests_total";
 pub const REQUEST_SECONDS: &str = "agent_sts_http_request_duration_seconds";
 pub const DECISIONS: &str = "agent_sts_decisions_total";

@@ -113,6 +113,13 @@ pub async fn serve(
             }
         }
     });
+    let metrics_upkeep = tokio::spawn(async {
+        let mut tick = tokio::time::interval(crate::metrics::UPKEEP_EVERY);
+        loop {
+            tick.tick().await;
+            crate::metrics::upkeep();
+        }
+    });
     let poll = tokio::spawn(Arc::clone(&app.revocations).run_poll());
     let subscriber = tokio::spawn(Arc::clone(&app.revocations).run_subscriber());
 
@@ -165,6 +172,7 @@ pub async fn serve(
         tracing::warn!("some requests were still running after the shutdown grace; they were cut");
     }
     upkeep.abort();
+    metrics_upkeep.abort();
     poll.abort();
     subscriber.abort();
     let app = live.app();

@@ -9,6 +9,16 @@
 #   BENCH_DATABASE_URL (PostgreSQL instead of SQLite) BENCH_REDIS_URL
 #   AUDIT=on|off START=serve|start-dev BENCH_RUST_LOG=info
 #   STARTUP_TIMEOUT=60 (s, until /healthz answers)
+#   BUILD=1 (0: use target/release/agent-sts as it is, no cargo build)
+#   Rate limits of the generated config (TOML values; the server's defaults,
+#   1,000/s per IP and 50/s per agent, would throttle every benchmark here,
+#   which sends ~10,000 requests a second from one agent and one address):
+#   BENCH_PER_IP="off"
+#   BENCH_TOKEN_PER_AGENT="{ per_second = 1000000.0, burst = 1000000 }"
+#   BENCH_INTROSPECT_PER_CALLER="{ per_second = 1000000.0, burst = 1000000 }"
+#   (the limiter stays on, so its cost is measured; with Redis the per-agent
+#   check is a Redis round trip per /token). BENCH_EXTRA_TOML: TOML appended
+#   to the generated config as it is (more [[agents]], a [server] table).
 #
 # Measurement is the one of ../shared/bench-peer/run.sh (which we may not
 # change): wrk --latency on LOADGEN_CPUS, server CPU µs per request from
@@ -33,6 +43,10 @@ WRK_THREADS="${WRK_THREADS:-1}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
 LOADGEN_CPUS="${LOADGEN_CPUS:-1}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
+BENCH_HIGH_RATE='{ per_second = 1000000.0, burst = 1000000 }'
+BENCH_PER_IP="${BENCH_PER_IP:-\"off\"}"
+BENCH_TOKEN_PER_AGENT="${BENCH_TOKEN_PER_AGENT:-$BENCH_HIGH_RATE}"
+BENCH_INTROSPECT_PER_CALLER="${BENCH_INTROSPECT_PER_CALLER:-$BENCH_HIGH_RATE}"
 export WORKDIR DURATION CONNS WARMUP WRK_THREADS SERVER_CPUS LOADGEN_CPUS
 
 BIN="$ROOT/target/release/agent-sts"
@@ -70,6 +84,20 @@ trap 'exit 130' INT TERM
 
 lib_die() { echo "error: $*" >&2; exit 1; }
 
+# lib_fg CMD...: run CMD as a job of its own and wait for it. A TERM or INT
+# sent to the script is then handled at once (the EXIT trap stops CMD too)
+# instead of when a foreground wrk ends. Returns CMD's status.
+lib_fg() {
+  local pid rc=0 p keep=()
+  "$@" &
+  pid=$!
+  lib_pids+=("$pid")
+  wait "$pid" || rc=$?
+  for p in "${lib_pids[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  lib_pids=("${keep[@]}")
+  return "$rc"
+}
+
 # lib_port_free PORT: refuse to start on a port something else answers on.
 lib_port_free() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
@@ -88,7 +116,10 @@ lib_require() {
   [ -d "$PEER" ] || lib_die "no bench-peer at $PEER (set PEER_DIR)"
 }
 
-lib_build() { (cd "$ROOT" && cargo build --release --quiet); }
+lib_build() {
+  if [ "${BUILD:-1}" = 0 ]; then [ -x "$BIN" ] || lib_die "BUILD=0 but no $BIN"; return 0; fi
+  (cd "$ROOT" && cargo build --release --quiet)
+}
 
 # The shared fixture (fake Okta key, subject token) and our workload token.
 lib_fixture() {
@@ -130,6 +161,8 @@ lib_write_config() {
     DB_URL="${BENCH_DATABASE_URL:-sqlite://$STS_DIR/bench.db?mode=rwc}" REDIS_URL="${BENCH_REDIS_URL:-}" \
     RESOURCE="$RESOURCE" CLIENT_SECRET="$CLIENT_SECRET" GATEWAY_SECRET="$GATEWAY_SECRET" \
     WORKLOAD_ISSUER="$WORKLOAD_ISSUER" WORKLOAD_SUBJECT="$WORKLOAD_SUBJECT" AUDIT="$AUDIT" \
+    PER_IP="$BENCH_PER_IP" TOKEN_PER_AGENT="$BENCH_TOKEN_PER_AGENT" \
+    INTROSPECT_PER_CALLER="$BENCH_INTROSPECT_PER_CALLER" EXTRA_TOML="${BENCH_EXTRA_TOML:-}" \
     python3 - <<'PY'
 import hashlib, os
 e = os.environ
@@ -197,8 +230,14 @@ client = {basic("bench-gateway", sha(e["GATEWAY_SECRET"]))}''')
 for g in range(0, max(n - 1, 0), 100):
     uris = ", ".join(f'"https://mcp-{i}.bench.example"' for i in range(g, min(g + 100, n - 1)))
     out.append(f'[[introspectors]]\nresources = [{uris}]\nclient = {basic(f"gateway-{g // 100}", sha(f"gateway-{g // 100}-secret"))}')
+out.append(f'''[rate_limits]
+per_ip = {e["PER_IP"]}
+token_per_agent = {e["TOKEN_PER_AGENT"]}
+introspect_per_caller = {e["INTROSPECT_PER_CALLER"]}''')
 if e["AUDIT"] == "off":
     out.append("[audit]\ninsecure_disable = true")
+if e["EXTRA_TOML"]:
+    out.append(e["EXTRA_TOML"])
 with open(e["FILE"], "w") as f:
     f.write("\n".join(out) + "\n")
 PY
@@ -353,7 +392,7 @@ lib_warm() {
   [ "$WARMUP" = 0 ] && return 0
   local log="$OUT_DIR/warm.txt"
   lib_pin "${BENCH_LOADGEN_CPUS-$LOADGEN_CPUS}"
-  env "$@" "${PIN[@]}" wrk -t1 -c16 -d"$WARMUP" -s "$script" "$url" >"$log" 2>&1 || true
+  lib_fg env "$@" "${PIN[@]}" wrk -t1 -c16 -d"$WARMUP" -s "$script" "$url" >"$log" 2>&1 || true
   WARM_REQS=$(awk '/requests in/{print $1}' "$log"); WARM_REQS=${WARM_REQS:-0}
 }
 
@@ -369,7 +408,7 @@ lib_bench_run() {
   local log="$OUT_DIR/$safe-c$conns.txt" t0 t1
   lib_pin "${BENCH_LOADGEN_CPUS-$LOADGEN_CPUS}"
   t0=$(lib_cpu_ticks "$SERVER_PID")
-  env "$@" "${PIN[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 10s --latency -s "$script" "$url" >"$log" 2>&1 || true
+  lib_fg env "$@" "${PIN[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 10s --latency -s "$script" "$url" >"$log" 2>&1 || true
   t1=$(lib_cpu_ticks "$SERVER_PID")
   R_LOG="$log"
   R_RPS=$(awk '/^Requests\/sec/{print $2}' "$log")

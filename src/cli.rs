@@ -314,7 +314,7 @@ async fn start_dev(
     let config = setup::dev_config(bound, &data_dir, &keys_dir)?;
     let base = config.issuer.clone();
     let app = crate::app::App::build(config, clock).await?;
-    println!("{}", setup::walkthrough(&base, &data_dir, &keys_dir));
+    say(&setup::walkthrough(&base, &data_dir, &keys_dir));
     let (data, keys) = (data_dir.clone(), keys_dir.clone());
     let reloads =
         reload_on_hangup(move || setup::dev_config(bound, &data, &keys).map_err(|e| e.to_string()));
@@ -325,13 +325,21 @@ async fn start_dev(
         reloads,
     ));
     match setup::demo(&base).await {
-        Ok(shown) => println!("Done for you just now:\n{shown}"),
+        Ok(shown) => say(&format!("Done for you just now:\n{shown}")),
         Err(e) => tracing::warn!(error = %e, "the walkthrough's exchanges failed"),
     }
     server
         .await
         .map_err(|e| CliError::Usage(format!("the server task failed: {e}")))?
         .map_err(CliError::from)
+}
+
+/// A line on stdout for the person at the terminal. A closed stdout (the
+/// output piped into `head`, a supervisor that stopped reading) must not
+/// stop a running server, so a failed write is ignored (`println!` panics).
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 async fn bind_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {

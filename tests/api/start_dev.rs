@@ -430,8 +430,8 @@ async fn sighup_reloads_and_sigterm_drains_flushes_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let exit = exit.expect("the process exits after SIGTERM");
-    assert!(exit.success(), "{exit:?}");
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(exit.success(), "{exit:?}:\n{log}");
     let steps = [
         "shutting down: /readyz is now 503",
         "listener closed; finishing in-flight requests",

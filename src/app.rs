@@ -298,6 +298,7 @@ impl App {
     /// summaries, our key folder, the replica heartbeat.
     pub async fn upkeep(&self) {
         self.upstreams.refresh_due().await;
+        self.limits.upkeep();
         self.audit.flush_repeats(self.clock.now());
         if let Err(e) = self.reload_keys() {
             tracing::warn!(error = %e, "key folder reload failed; keeping the keys already loaded");

@@ -1,28 +1,22 @@
 //! Limits in front of the handlers: load shedding and the request
 //! timeout (every route but health and metrics), and the per-source-IP
-//! rate limit (tower-governor, on the authenticated endpoints, before any
-//! body is read or any crypto is spent).
+//! rate limit (on the authenticated endpoints, before any body is read or
+//! any crypto is spent).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::middleware::NoOpMiddleware;
-use tower_governor::GovernorLayer;
-use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::PeerIpKeyExtractor;
 
 use super::RequestId;
 use crate::app::{AppState, Lifecycle};
 use crate::audit::{AuditRecord, Decision, Event};
-use crate::config::Rate;
 use crate::error::{ErrorCode, OAuthError};
-use crate::rate_limit::{Exceeded, Limit};
+use crate::rate_limit::Limit;
 
 /// Seconds a shed or timed-out request is told to wait.
 const RETRY_SOON: u64 = 1;
@@ -75,41 +69,16 @@ pub async fn limit(State(guard): State<Guard>, req: Request, next: Next) -> Resp
     }
 }
 
-/// A per-IP refusal, marked for `audit_ip_refusals`.
-#[derive(Clone, Copy)]
-struct IpLimited;
-
-type IpLayer = GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, Body>;
-
-/// tower-governor keyed by the TCP peer (never a forwarded header, which
-/// a client could forge). Its refusals carry our JSON body.
-pub fn per_ip(rate: Rate) -> Option<IpLayer> {
-    let quota = crate::rate_limit::quota(rate)?;
-    let config = GovernorConfigBuilder::<PeerIpKeyExtractor, NoOpMiddleware>::default()
-        .period(quota.replenish_interval())
-        .burst_size(quota.burst_size().get())
-        .finish()?;
-    let layer = GovernorLayer::new(Arc::new(config)).error_handler(move |e| {
-        let wait = match e {
-            // Whole seconds, rounded down: round up, so a client that
-            // waits as told is admitted.
-            tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-                Duration::from_secs(wait_time + 1)
-            }
-            _ => Duration::ZERO,
-        };
-        let exceeded = Exceeded::new(Limit::PerIp, wait, "this source address", rate);
-        let error = OAuthError::new(ErrorCode::RateLimited, exceeded.description);
-        let mut res = with_retry_after(error, exceeded.retry_after);
-        res.extensions_mut().insert(IpLimited);
-        res
-    });
-    Some(layer)
-}
-
-/// Audit per-IP refusals: the first per address a minute in full, the
-/// rest counted (`Audit::rate_limited`).
-pub async fn audit_ip_refusals(State(app): State<AppState>, req: Request, next: Next) -> Response {
+/// The per-source-address limit (`RateLimits::per_ip`), before the body is
+/// read: over it, 429 with our JSON body, and the refusal audited (the
+/// first per address a minute in full, the rest counted).
+pub async fn per_ip(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(limit) = &app.limits.per_ip else {
+        return next.run(req).await;
+    };
+    let Err(exceeded) = limit.check(&req) else {
+        return next.run(req).await;
+    };
     let event = match req.uri().path() {
         "/token" => Some(Event::Token),
         "/introspect" => Some(Event::Introspect),
@@ -121,23 +90,19 @@ pub async fn audit_ip_refusals(State(app): State<AppState>, req: Request, next: 
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let res = next.run(req).await;
-    if res.extensions().get::<IpLimited>().is_some()
-        && let Some(ip) = peer
-    {
-        let ip = ip.to_string();
-        let record = AuditRecord {
-            event,
-            decision: Some(Decision::Deny),
-            reason: crate::reason::Reason::RateLimited.as_str().into(),
-            detail: "this source address is over its rate limit (per_ip)".into(),
-            request_id: request_id.unwrap_or_default(),
-            client_ip: Some(ip.clone()),
-            ..AuditRecord::default()
-        };
-        app.audit
-            .rate_limited(record, Limit::PerIp.as_str(), &ip, app.clock.now());
-    }
-    res
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let record = AuditRecord {
+        event,
+        decision: Some(Decision::Deny),
+        reason: crate::reason::Reason::RateLimited.as_str().into(),
+        detail: exceeded.description.clone(),
+        request_id: request_id.unwrap_or_default(),
+        client_ip: Some(peer.clone()),
+        ..AuditRecord::default()
+    };
+    app.audit
+        .rate_limited(record, Limit::PerIp.as_str(), &peer, app.clock.now());
+    let error = OAuthError::new(ErrorCode::RateLimited, exceeded.description);
+    with_retry_after(error, exceeded.retry_after)
 }

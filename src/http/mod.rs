@@ -123,21 +123,10 @@ pub fn router(state: AppState) -> Router {
         lifecycle: std::sync::Arc::clone(&state.lifecycle),
         timeout: state.config.server.request_timeout.duration(),
     };
-    let mut authenticated = g.authenticated.router;
-    if let Some(per_ip) = state
-        .config
-        .rate_limits
-        .per_ip
-        .rate()
-        .and_then(guard::per_ip)
-    {
-        authenticated = authenticated.layer(per_ip);
-    }
-    let limited = authenticated
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::audit_ip_refusals,
-        ))
+    let limited = g
+        .authenticated
+        .router
+        .layer(middleware::from_fn_with_state(state.clone(), guard::per_ip))
         .merge(g.public.router)
         .layer(middleware::from_fn_with_state(guard, guard::limit));
     g.ops

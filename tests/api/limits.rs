@@ -192,7 +192,7 @@ async fn a_source_address_over_its_limit_is_refused_before_its_request_is_read()
         blank("token", record.json["request_id"].as_str().unwrap()),
         json!({
             "decision": "deny", "reason": "rate_limited",
-            "detail": "this source address is over its rate limit (per_ip)",
+            "detail": body["error_description"],
         }),
     );
     record.assert(&expected, fx.now());

@@ -334,9 +334,8 @@ async fn start_dev(
         .map_err(CliError::from)
 }
 
-/// A line on stdout for the person at the terminal. A closed stdout (the
-/// output piped into `head`, a supervisor that stopped reading) must not
-/// stop a running server, so a failed write is ignored (`println!` panics).
+/// A line on stdout; a closed stdout (piped into `head`, a reader gone)
+/// must not stop a running server, so a failed write is ignored.
 fn say(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{text}");

@@ -2,6 +2,7 @@
 //! environment overlay for the storage URLs. A bad file fails at start with
 //! the file, the line where known, the field path and what is wrong.
 
+mod limits;
 mod secret;
 mod span;
 mod types;
@@ -10,6 +11,7 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
+pub use limits::*;
 pub use secret::{SecretSource, SecretString};
 pub use span::Span;
 pub use types::*;

@@ -6,8 +6,7 @@ use std::collections::{HashMap, HashSet};
 use url::Url;
 
 use super::{
-    AgentConfig, ClientAuthMethod, ClientConfig, Config, ConfigError, Pattern, RateSetting,
-    SecretSource, Span,
+    AgentConfig, ClientAuthMethod, ClientConfig, Config, ConfigError, Pattern, SecretSource, Span,
 };
 use super::{IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig, UpstreamKind, UpstreamUse};
 
@@ -15,10 +14,10 @@ use super::{IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig, UpstreamKind, Up
 pub const MIN_TOKEN_TTL: Span = Span::from_secs(5 * 60);
 pub const MAX_TOKEN_TTL: Span = Span::from_secs(15 * 60);
 
-struct Errors(Vec<ConfigError>);
+pub(super) struct Errors(Vec<ConfigError>);
 
 impl Errors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigError {
             path: path.into(),
             message: message.into(),
@@ -73,7 +72,7 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     if c.audit.queue == 0 {
         e.push("audit.queue", "must be at least 1");
     }
-    validate_limits(c, &mut e);
+    super::limits::validate(c, &mut e);
     if c.token_exchange.max_delegation_depth == 0 {
         e.push(
             "token_exchange.max_delegation_depth",
@@ -81,70 +80,6 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
         );
     }
     e.0
-}
-
-fn validate_limits(c: &Config, e: &mut Errors) {
-    let r = &c.rate_limits;
-    let agents = c
-        .agents
-        .iter()
-        .map(|a| (format!("agents[{}].rate_limit", a.id), a.rate_limit));
-    let callers = c.introspectors.iter().map(|i| {
-        (
-            format!("introspectors[{}].rate_limit", i.client.id),
-            i.rate_limit,
-        )
-    });
-    let global = [
-        ("rate_limits.per_ip".to_string(), Some(r.per_ip)),
-        (
-            "rate_limits.token_per_agent".to_string(),
-            Some(r.token_per_agent),
-        ),
-        (
-            "rate_limits.introspect_per_caller".to_string(),
-            Some(r.introspect_per_caller),
-        ),
-    ];
-    for (at, setting) in global.into_iter().chain(agents).chain(callers) {
-        let Some(rate) = setting.and_then(RateSetting::rate) else {
-            continue;
-        };
-        if !(rate.per_second.is_finite() && rate.per_second > 0.0) {
-            e.push(
-                at.as_str(),
-                format!(
-                    "per_second {} must be a number above 0 (or write \"off\")",
-                    rate.per_second
-                ),
-            );
-        }
-        if rate.burst == 0 {
-            e.push(at.as_str(), "burst must be at least 1");
-        }
-    }
-    let s = &c.server;
-    if s.max_in_flight == 0 {
-        e.push("server.max_in_flight", "must be at least 1");
-    }
-    if !(8_192..=1_048_576).contains(&s.max_header_bytes) {
-        e.push(
-            "server.max_header_bytes",
-            format!("{} is outside 8192..=1048576", s.max_header_bytes),
-        );
-    }
-    let spans = [
-        ("server.request_timeout", s.request_timeout),
-        ("server.header_read_timeout", s.header_read_timeout),
-        ("server.shutdown_grace", s.shutdown_grace),
-        ("outbound.timeout", c.outbound.timeout),
-        ("outbound.connect_timeout", c.outbound.connect_timeout),
-    ];
-    for (at, span) in spans {
-        if span.duration().is_zero() {
-            e.push(at, "must be longer than 0s");
-        }
-    }
 }
 
 /// `https://…`, or `http://` on a loopback host (local tests, the dev IdP).

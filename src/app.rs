@@ -74,7 +74,7 @@ pub struct App {
     pub audit: Arc<Audit>,
     /// This process's id in the `replicas` table.
     pub replica_id: String,
-    /// Per-agent and per-caller rate limits (the per-IP one is a layer).
+    /// Rate limits: per address, per agent, per introspecting caller.
     pub limits: RateLimits,
     /// Draining for shutdown: `/readyz` answers 503.
     pub lifecycle: Arc<Lifecycle>,
@@ -96,6 +96,11 @@ impl Lifecycle {
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
             max_in_flight,
         }
+    }
+
+    /// Requests being served now.
+    pub fn in_flight_now(&self) -> usize {
+        self.max_in_flight - self.in_flight.available_permits()
     }
 
     pub fn drain(&self) {
@@ -170,10 +175,7 @@ impl App {
             deployment.clone(),
         ));
         revocations.reload().await?;
-        let admin_credential = config
-            .admin
-            .as_ref()
-            .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256));
+        let admin_credential = admin_credential(&config);
         let limits = RateLimits::new(&config, store.redis.as_ref(), &deployment);
         let lifecycle = Arc::new(Lifecycle::new(config.server.max_in_flight));
         crate::metrics::handle();
@@ -234,10 +236,7 @@ impl App {
         let client_keys = ClientKeys::new(&config).map_err(ReloadRefused)?;
         let policy = Policy::new(&config);
         let limits = RateLimits::new(&config, self.store.redis.as_ref(), self.limits.deployment());
-        let admin_credential = config
-            .admin
-            .as_ref()
-            .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256));
+        let admin_credential = admin_credential(&config);
         Ok(Arc::new(Self {
             metadata: crate::metadata::metadata(&config).to_string().into(),
             config: Arc::new(config),
@@ -378,6 +377,14 @@ impl App {
             checks,
         }
     }
+}
+
+/// SHA-256 of the admin credential; `None` closes `/admin`.
+fn admin_credential(config: &Config) -> Option<[u8; 32]> {
+    config
+        .admin
+        .as_ref()
+        .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256))
 }
 
 /// The key ring at start: refuses to serve without a key that can sign.

@@ -205,13 +205,7 @@ pub async fn answer(
     };
     trail.client_id = Some(caller.client.id.clone());
     if let Err(exceeded) = app.limits.introspect(&caller.client.id) {
-        let d = Denial::from(exceeded);
-        trail.decision = Some(Decision::Deny);
-        trail.reason = d.reason.as_str().into();
-        trail.detail = d.description.clone();
-        let limit = crate::rate_limit::Limit::PerCaller.as_str();
-        app.audit.rate_limited(trail, limit, &caller.client.id, now);
-        return Answer::Refused(d);
+        return refused(app, trail, Denial::from(exceeded), now);
     }
     let Some(token) = params.get("token").filter(|t| !t.is_empty()) else {
         let d = Denial::new(
@@ -225,11 +219,14 @@ pub async fn answer(
         Ok(o) => o,
         Err(stale) => {
             tracing::error!(age = ?stale.age_seconds, "revocation view is stale; refusing to answer");
-            let d = Denial::new(
-                ErrorCode::TemporarilyUnavailable,
-                Reason::RevocationStateStale,
-                "revocation state is not current; try again shortly",
-            );
+            let d = Denial {
+                retry_after: Some(1),
+                ..Denial::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    Reason::RevocationStateStale,
+                    "revocation state is not current; try again shortly",
+                )
+            };
             return refused(app, trail, d, now);
         }
     };
@@ -279,7 +276,11 @@ fn deny(app: &App, mut trail: AuditRecord, d: &Denial, now: UnixTime) {
     trail.decision = Some(Decision::Deny);
     trail.reason = d.reason.as_str().into();
     trail.detail = d.description.clone();
-    app.audit.record(trail, now);
+    if d.reason == Reason::RateLimited {
+        app.audit.rate_limited(trail, now);
+    } else {
+        app.audit.record(trail, now);
+    }
 }
 
 /// A request refused before it could be read (content type, size, repeats).

@@ -173,15 +173,14 @@ pub fn decision(record: &AuditRecord) {
 /// Reason codes are a closed set; anything else (never expected) is
 /// `other`, so a label can never carry free text.
 fn reason_label(reason: &str) -> &'static str {
-    const ALLOWS: [&str; 5] = ["granted", "active", "revoked", "done", "inactive"];
-    if let Some(a) = ALLOWS.iter().find(|a| **a == reason) {
-        return a;
-    }
-    crate::reason::Reason::ALL
-        .iter()
-        .map(|r| r.as_str())
-        .find(|r| *r == reason)
-        .unwrap_or("other")
+    // Built once: this runs for every decision.
+    static LABELS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| {
+            let allows = ["granted", "active", "revoked", "done", "inactive"];
+            let reasons = crate::reason::Reason::ALL.iter().map(|r| r.as_str());
+            allows.into_iter().chain(reasons).collect()
+        });
+    LABELS.get(reason).copied().unwrap_or("other")
 }
 
 pub fn rate_limited(limit: Limit) {

@@ -42,7 +42,6 @@ impl Limit {
 /// Over the limit: when to retry, in whole seconds (at least 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exceeded {
-    pub limit: Limit,
     pub retry_after: u64,
     pub description: String,
 }
@@ -53,7 +52,6 @@ impl Exceeded {
         let retry_after = retry_after.max(1);
         crate::metrics::rate_limited(limit);
         Self {
-            limit,
             retry_after,
             description: format!(
                 "{whose} is over its rate limit ({} per second, burst {}); retry after {retry_after} s",

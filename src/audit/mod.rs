@@ -46,7 +46,7 @@ struct Repeats {
 enum Repeated {
     /// Key (jti, caller).
     ActiveAnswers,
-    /// Key (`rate_limited:<limit>`, client id or, per IP, the address).
+    /// Key (`rate_limited:client`, client id) or (`rate_limited:address`, address).
     RateLimited { per_ip: bool },
 }
 
@@ -183,14 +183,18 @@ impl Audit {
         }
     }
 
-    /// A rate-limit refusal (`record.reason` is `rate_limited`): the first
-    /// for `who` under `limit` is written, then one summary a minute, so a
-    /// retry storm costs the database nothing per request.
-    pub fn rate_limited(&self, record: AuditRecord, limit: &str, who: &str, now: UnixTime) {
-        let key = (format!("rate_limited:{limit}"), who.to_string());
-        let kind = Repeated::RateLimited {
-            per_ip: limit == crate::rate_limit::Limit::PerIp.as_str(),
+    /// A rate-limit refusal (decision and reason already set): the first
+    /// for its client (or, refused before authentication, its address) is
+    /// written, then one summary a minute, so a retry storm costs the
+    /// database nothing per request.
+    pub fn rate_limited(&self, record: AuditRecord, now: UnixTime) {
+        let (per_ip, who) = match (&record.client_id, &record.client_ip) {
+            (Some(client), _) => (false, client.clone()),
+            (None, ip) => (true, ip.clone().unwrap_or_default()),
         };
+        let side = if per_ip { "address" } else { "client" };
+        let key = (format!("rate_limited:{side}"), who);
+        let kind = Repeated::RateLimited { per_ip };
         self.first_of_repeats(record, key, kind, now + RATE_LIMITED_WINDOW, now);
     }
 

@@ -132,9 +132,7 @@ pub async fn record(
             if d.reason == Reason::RateLimited {
                 // Counted, not written one by one: a retry storm must not
                 // become a storm of audit commits.
-                let who = trail.client_id.clone().unwrap_or_default();
-                let limit = crate::rate_limit::Limit::PerAgent.as_str();
-                app.audit.rate_limited(trail, limit, &who, app.clock.now());
+                app.audit.rate_limited(trail, app.clock.now());
                 return Ok(());
             }
         }

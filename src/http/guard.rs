@@ -14,9 +14,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::RequestId;
 use crate::app::{AppState, Lifecycle};
-use crate::audit::{AuditRecord, Decision, Event};
+use crate::audit::{Decision, Event};
 use crate::error::{ErrorCode, OAuthError};
-use crate::rate_limit::Limit;
 
 /// Seconds a shed or timed-out request is told to wait.
 const RETRY_SOON: u64 = 1;
@@ -51,7 +50,7 @@ pub async fn limit(State(guard): State<Guard>, req: Request, next: Next) -> Resp
         );
         return with_retry_after(error, RETRY_SOON);
     };
-    crate::metrics::in_flight(lifecycle.max_in_flight - lifecycle.in_flight.available_permits());
+    crate::metrics::in_flight(lifecycle.in_flight_now());
     match tokio::time::timeout(guard.timeout, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
@@ -86,23 +85,15 @@ pub async fn per_ip(State(app): State<AppState>, req: Request, next: Next) -> Re
         p if p.starts_with("/admin/") => Some(Event::Admin),
         _ => None,
     };
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
-    let record = AuditRecord {
-        event,
-        decision: Some(Decision::Deny),
-        reason: crate::reason::Reason::RateLimited.as_str().into(),
-        detail: exceeded.description.clone(),
-        request_id: request_id.unwrap_or_default(),
-        client_ip: Some(peer.clone()),
-        ..AuditRecord::default()
-    };
-    app.audit
-        .rate_limited(record, Limit::PerIp.as_str(), &peer, app.clock.now());
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+    if let (Some(request_id), Some(ConnectInfo(peer))) = (request_id, peer) {
+        let mut record = super::trail(event, request_id, *peer);
+        record.decision = Some(Decision::Deny);
+        record.reason = crate::reason::Reason::RateLimited.as_str().into();
+        record.detail = exceeded.description.clone();
+        app.audit.rate_limited(record, app.clock.now());
+    }
     let error = OAuthError::new(ErrorCode::RateLimited, exceeded.description);
     with_retry_after(error, exceeded.retry_after)
 }

@@ -26,8 +26,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 pub async fn metrics(State(app): State<AppState>) -> Response {
     crate::metrics::audit_queue(app.audit.queue_depth());
     crate::metrics::revocation_view_age(app.revocations.age(app.clock.now()));
-    let lifecycle = &app.lifecycle;
-    crate::metrics::in_flight(lifecycle.max_in_flight - lifecycle.in_flight.available_permits());
+    crate::metrics::in_flight(app.lifecycle.in_flight_now());
     let body = crate::metrics::handle()
         .map(|h| h.render())
         .unwrap_or_else(|| "# the metrics recorder is not installed in this process\n".into());

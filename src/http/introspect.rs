@@ -14,7 +14,6 @@ use super::form;
 use super::token::refusal;
 use crate::app::AppState;
 use crate::audit::Event;
-use crate::error::ErrorCode;
 use crate::introspection::{Answer, answer};
 
 const JWT_MEDIA: &str = "application/token-introspection+jwt";
@@ -52,15 +51,7 @@ pub async fn introspect(
             jwt,
         )
             .into_response(),
-        Answer::Refused(d) => {
-            let stale = d.error == ErrorCode::TemporarilyUnavailable;
-            let mut res = refusal(d, form.used_basic);
-            if stale {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            return res;
-        }
+        Answer::Refused(d) => return refusal(d, form.used_basic),
     };
     no_store(&mut res);
     res

@@ -194,6 +194,7 @@ fn access_claims(iss: &str, aud: &str, now: UnixTime) -> AccessClaims {
             "sub": "system:serviceaccount:agents:support-bot",
             "iss": K8S_ISSUER,
         })),
+        may_act: None,
         agent: json!({ "id": "support-bot", "pattern": "hybrid" }),
         idp: Some(ENTRA_ISSUER.into()),
         tid: Some(TENANT.into()),

@@ -540,13 +540,14 @@ async fn revoke(
         .deployment_id(&crate::tokens::random_id())
         .await
         .map_err(|e| CliError::Start(e.into()))?;
+    let cover = crate::revocation::cover_seconds(&config);
     let revocations = crate::revocation::Revocations::new(
         store,
         Arc::clone(&clock),
         &config.revocation,
         deployment,
     );
-    let stored = crate::revoke::admin_revoke(&revocations, request, "cli", clock.now())
+    let stored = crate::revoke::admin_revoke(&revocations, request, "cli", clock.now(), cover)
         .await
         .map_err(|d| CliError::Usage(d.description))?;
     println!(

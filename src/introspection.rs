@@ -21,7 +21,7 @@ use crate::error::ErrorCode;
 use crate::policy::Denial;
 use crate::policy::Introspector;
 use crate::reason::Reason;
-use crate::revocation::{Stale, TokenRef};
+use crate::revocation::{Ancestor, Stale, TokenRef};
 use crate::token_cache::{TokenCache, digest};
 use crate::tokens::own::verify_own;
 
@@ -44,6 +44,8 @@ pub struct Verified {
     pub client: String,
     pub iat: UnixTime,
     pub exp: UnixTime,
+    /// The tokens it was derived from: revoking any of them ends it too.
+    pub ancestors: Vec<Ancestor>,
     /// `{"active": true, ...}`, serialised once (the only copy: an entry
     /// is about 1 KB, so the cache's bound is also its memory bound).
     pub active_body: Arc<str>,
@@ -52,12 +54,13 @@ pub struct Verified {
 impl Verified {
     fn token_ref(&self) -> TokenRef<'_> {
         TokenRef {
-            jti: &self.jti,
+            jti: Some(&self.jti),
             sub: &self.sub,
             idp: self.idp.as_deref(),
             agent: &self.agent,
             client: &self.client,
             iat: self.iat,
+            ancestors: &self.ancestors,
         }
     }
 }
@@ -129,27 +132,25 @@ fn verify(app: &App, token: &str, now: UnixTime) -> Result<Verified, Reason> {
         }
     }
     active.insert("token_type".into(), json!("Bearer"));
-    for name in ["act", "urn:agent", "idp", "tid"] {
+    for name in ["act", "may_act", "urn:agent", "idp", "tid"] {
         if let Some(v) = c.get(name) {
             active.insert(name.into(), v.clone());
         }
     }
     let body: Arc<str> = Value::Object(active).to_string().into();
-    let verified = (|| {
-        Some(Verified {
-            kid: own.kid.clone(),
-            jti: text("jti")?,
-            aud: text("aud")?,
-            idp: text("idp"),
-            client: text("client_id")?,
-            iat: c.get("iat").and_then(Value::as_i64)?,
-            exp: own.exp,
-            agent: own.agent_id,
-            sub: own.sub,
-            active_body: body,
-        })
-    })();
-    verified.ok_or(Reason::InvalidOwnToken)
+    Ok(Verified {
+        kid: own.kid,
+        jti: own.jti,
+        aud: own.aud,
+        idp: text("idp"),
+        client: own.client_id,
+        iat: own.iat,
+        exp: own.exp,
+        agent: own.agent_id,
+        sub: own.sub,
+        ancestors: own.ancestors,
+        active_body: body,
+    })
 }
 
 /// RFC 9701: the answer as a JWT signed by us, for `aud` = the caller.

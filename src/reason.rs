@@ -95,8 +95,22 @@ pub enum Reason {
     InvalidOwnToken,
     /// A delegated token may not carry a scope its subject token lacks.
     ScopeExceedsSubject,
-    /// A token of ours that has been revoked.
+    /// A token of ours that has been revoked (or a token it was derived
+    /// from); or a presented token issued at or before a revocation of its
+    /// user, the agent or the client.
     Revoked,
+    /// One of our tokens presented by a client that is neither the one it
+    /// was issued to nor the downstream actor of its audience.
+    PresenterNotAllowed,
+    /// The subject token was granted under a report-only waiver; an
+    /// enforcing agent may not derive a token from it.
+    ReportOnlySubject,
+    /// `subject_token_type` / `actor_token_type` does not say what the
+    /// token is (RFC 8693 §3).
+    TokenTypeMismatch,
+    /// A presented token's `act` is not a chain of objects with `sub`, or
+    /// is deeper than the delegation cap.
+    InvalidAct,
     /// The revocation view is older than its bound: no answer is trusted.
     RevocationStateStale,
     /// The audit record could not be made durable, so the decision does not stand.
@@ -150,6 +164,10 @@ impl Reason {
         Self::InvalidOwnToken,
         Self::ScopeExceedsSubject,
         Self::Revoked,
+        Self::PresenterNotAllowed,
+        Self::ReportOnlySubject,
+        Self::TokenTypeMismatch,
+        Self::InvalidAct,
         Self::RevocationStateStale,
         Self::AuditUnavailable,
         Self::RateLimited,
@@ -200,6 +218,10 @@ impl Reason {
             Self::InvalidOwnToken => "invalid_own_token",
             Self::ScopeExceedsSubject => "scope_exceeds_subject",
             Self::Revoked => "revoked",
+            Self::PresenterNotAllowed => "presenter_not_allowed",
+            Self::ReportOnlySubject => "report_only_subject",
+            Self::TokenTypeMismatch => "token_type_mismatch",
+            Self::InvalidAct => "invalid_act",
             Self::RevocationStateStale => "revocation_state_stale",
             Self::AuditUnavailable => "audit_unavailable",
             Self::RateLimited => "rate_limited",

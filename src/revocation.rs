@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::clock::{SharedClock, UnixTime};
-use crate::config::{MAX_TOKEN_TTL, RevocationConfig};
+use crate::config::{Config, MAX_TOKEN_TTL, RevocationConfig};
 use crate::store::{Revocation, RevocationKind, Store, StoreError};
 
 /// Redis channel prefix; the deployment id follows, so deployments that
@@ -26,19 +26,48 @@ const CHANNEL_PREFIX: &str = "agent-sts:revocations:";
 const LOOKBACK_ROWS: i64 = 256;
 /// The view drops expired entries this often (a pass over every entry).
 const PRUNE_EVERY: i64 = 10;
-/// How long a subject/agent/client revocation must live: every token it
-/// covers was issued at or before it and lives at most 15 min (+ skew).
+/// The least a subject/agent/client revocation lives: every token of ours
+/// it covers was issued at or before it and lives at most 15 min (+ skew).
 pub const COVER_SECONDS: i64 = MAX_TOKEN_TTL.as_secs() as i64 + 60;
 
-/// What a token needs to be checked against the view.
+/// How long a subject/agent/client revocation must live under `config`.
+/// It also stops *new* tokens made from an upstream token issued at or
+/// before it ("Alice quits": her Okta token may still be valid for hours),
+/// so it lives as long as any upstream token that could still be presented:
+/// the longest upstream `max_token_age` (default 24 h) plus its clock skew.
+pub fn cover_seconds(config: &Config) -> i64 {
+    config
+        .upstreams
+        .iter()
+        .map(|u| (u.max_token_age().as_secs() + u.clock_skew.as_secs()) as i64)
+        .fold(COVER_SECONDS, i64::max)
+}
+
+/// A token ours was derived from (RFC 8693 chains and narrowing), as the
+/// derived token carries it in `urn:agent.derived_from`: revoking the
+/// ancestor — by jti, or by its agent or client — ends the derived token.
+/// The user (`sub`, `idp`) is the same along a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ancestor {
+    pub jti: String,
+    pub agent: String,
+    pub client: String,
+    pub iat: UnixTime,
+}
+
+/// What a token needs to be checked against the view: ours (with its
+/// `jti` and ancestors) or an upstream token presented at `/token` (no
+/// `jti` of ours; `agent` and `client` are those asking).
 #[derive(Debug, Clone, Copy)]
 pub struct TokenRef<'a> {
-    pub jti: &'a str,
+    pub jti: Option<&'a str>,
     pub sub: &'a str,
     pub idp: Option<&'a str>,
     pub agent: &'a str,
     pub client: &'a str,
+    /// When it was issued; never later than the truth.
     pub iat: UnixTime,
+    pub ancestors: &'a [Ancestor],
 }
 
 #[derive(Debug, Default)]
@@ -94,17 +123,23 @@ impl View {
     }
 
     fn is_revoked(&self, t: &TokenRef<'_>) -> bool {
-        self.jti.contains_key(t.jti)
-            || self.agent.get(t.agent).is_some_and(|(at, _)| t.iat <= *at)
-            || self
-                .client
-                .get(t.client)
-                .is_some_and(|(at, _)| t.iat <= *at)
+        self.covers(t.jti, t.agent, t.client, t.iat)
             || self.subject.get(t.sub).is_some_and(|rs| {
                 rs.iter().any(|(idp, at, _)| {
                     t.iat <= *at && idp.as_deref().is_none_or(|i| Some(i) == t.idp)
                 })
             })
+            || t.ancestors
+                .iter()
+                .any(|a| self.covers(Some(&a.jti), &a.agent, &a.client, a.iat))
+    }
+
+    /// Revoked by jti, or by an agent or client revocation made at or
+    /// after `iat`.
+    fn covers(&self, jti: Option<&str>, agent: &str, client: &str, iat: UnixTime) -> bool {
+        jti.is_some_and(|j| self.jti.contains_key(j))
+            || self.agent.get(agent).is_some_and(|(at, _)| iat <= *at)
+            || self.client.get(client).is_some_and(|(at, _)| iat <= *at)
     }
 
     fn prune(&mut self, now: UnixTime) {
@@ -334,13 +369,54 @@ mod tests {
 
     fn token(iat: UnixTime) -> TokenRef<'static> {
         TokenRef {
-            jti: "j1",
+            jti: Some("j1"),
             sub: "alice",
             idp: Some("https://okta"),
             agent: "bot",
             client: "bot-client",
             iat,
+            ancestors: &[],
         }
+    }
+
+    #[test]
+    fn a_revoked_ancestor_covers_the_derived_token() {
+        let parent = [Ancestor {
+            jti: "parent".into(),
+            agent: "first-bot".into(),
+            client: "first-client".into(),
+            iat: 90,
+        }];
+        let derived = TokenRef {
+            jti: Some("child"),
+            agent: "gateway",
+            client: "gateway",
+            ancestors: &parent,
+            ..token(95)
+        };
+        let cases = [
+            (rev(1, RevocationKind::Jti, "parent", None, 100), true),
+            (rev(1, RevocationKind::Agent, "first-bot", None, 100), true),
+            (
+                rev(1, RevocationKind::Client, "first-client", None, 100),
+                true,
+            ),
+            // Made before the parent was issued: it covers neither.
+            (rev(1, RevocationKind::Agent, "first-bot", None, 80), false),
+            (rev(1, RevocationKind::Jti, "unrelated", None, 100), false),
+        ];
+        for (r, want) in cases {
+            let mut v = View::default();
+            v.apply(&r);
+            assert_eq!(v.is_revoked(&derived), want, "{r:?}");
+        }
+        // An upstream token has no jti of ours: only its user, agent, client.
+        let mut v = View::default();
+        v.apply(&rev(1, RevocationKind::Jti, "j1", None, 100));
+        assert!(!v.is_revoked(&TokenRef {
+            jti: None,
+            ..token(50)
+        }));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::config::ClientConfig;
 use crate::error::ErrorCode;
 use crate::policy::Denial;
 use crate::reason::Reason;
-use crate::revocation::{COVER_SECONDS, Revocations};
+use crate::revocation::Revocations;
 use crate::store::{Revocation, RevocationKind};
 use crate::tokens::own::verify_own;
 
@@ -130,8 +130,14 @@ pub struct AdminRevocation {
 }
 
 impl AdminRevocation {
-    /// The row to store: every token covered was issued at or before `now`.
-    pub fn into_revocation(self, actor: &str, now: UnixTime) -> Result<Revocation, String> {
+    /// The row to store: every token covered was issued at or before `now`;
+    /// it is kept `cover` seconds ([`crate::revocation::cover_seconds`]).
+    pub fn into_revocation(
+        self,
+        actor: &str,
+        now: UnixTime,
+        cover: i64,
+    ) -> Result<Revocation, String> {
         let picked: Vec<(RevocationKind, String)> = [
             (RevocationKind::Jti, self.jti),
             (RevocationKind::Subject, self.subject),
@@ -155,22 +161,24 @@ impl AdminRevocation {
             value,
             idp: self.idp,
             revoked_at: now,
-            expires_at: now + COVER_SECONDS,
+            expires_at: now + cover,
             actor: actor.into(),
             reason: self.reason,
         })
     }
 }
 
-/// Admin API and CLI: store the revocation and propagate it.
+/// Admin API and CLI: store the revocation and propagate it; it is kept
+/// `cover` seconds.
 pub async fn admin_revoke(
     revocations: &Revocations,
     request: AdminRevocation,
     actor: &str,
     now: UnixTime,
+    cover: i64,
 ) -> Result<Revocation, Denial> {
     let r = request
-        .into_revocation(actor, now)
+        .into_revocation(actor, now, cover)
         .map_err(|m| Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, m))?;
     revocations.revoke(r).await.map_err(unavailable)
 }
@@ -178,6 +186,7 @@ pub async fn admin_revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::revocation::COVER_SECONDS;
 
     fn req(
         jti: Option<&str>,
@@ -198,7 +207,7 @@ mod tests {
     #[test]
     fn exactly_one_target() {
         let r = req(None, Some("alice"), Some("https://okta"), None)
-            .into_revocation("admin", 100)
+            .into_revocation("admin", 100, COVER_SECONDS)
             .unwrap();
         assert_eq!(
             (r.kind, r.value.as_str(), r.idp.as_deref()),
@@ -210,13 +219,13 @@ mod tests {
             req(Some("j"), None, None, Some("bot")),
         ] {
             assert_eq!(
-                bad.into_revocation("admin", 1).unwrap_err(),
+                bad.into_revocation("admin", 1, COVER_SECONDS).unwrap_err(),
                 "name exactly one of jti, subject, agent, client"
             );
         }
         assert_eq!(
             req(None, None, Some("https://okta"), Some("bot"))
-                .into_revocation("admin", 1)
+                .into_revocation("admin", 1, COVER_SECONDS)
                 .unwrap_err(),
             "idp goes with subject only"
         );

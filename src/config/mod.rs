@@ -5,6 +5,7 @@
 mod limits;
 mod secret;
 mod span;
+mod trust;
 mod types;
 mod validate;
 

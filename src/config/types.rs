@@ -264,7 +264,8 @@ pub struct UpstreamConfig {
     pub algorithms: Vec<UpstreamAlg>,
     #[serde(default = "default_skew")]
     pub clock_skew: Span,
-    /// Refuse tokens whose `iat` is older than this.
+    /// Refuse tokens whose `iat` is older than this (default 24 h, see
+    /// [`DEFAULT_MAX_TOKEN_AGE`]).
     #[serde(default)]
     pub max_token_age: Option<Span>,
     /// Claim holding the subject; the profile's default when absent
@@ -304,6 +305,18 @@ pub struct UpstreamConfig {
     pub keys_min_refetch: Span,
 }
 
+/// Okta and Entra ID cap access-token lifetimes at 24 h: an upstream token
+/// older than that is refused unless `max_token_age` says otherwise.
+pub const DEFAULT_MAX_TOKEN_AGE: Span = Span::from_secs(24 * 3_600);
+
+/// The tenant an Entra issuer names, if `iss` fits one of `templates`.
+pub fn tenant_of<'a>(templates: &[(String, String)], iss: &'a str) -> Option<&'a str> {
+    templates.iter().find_map(|(p, s)| {
+        let t = iss.strip_prefix(p.as_str())?.strip_suffix(s.as_str())?;
+        (!t.is_empty() && !t.contains('/')).then_some(t)
+    })
+}
+
 /// `{tenantid}` in an Entra issuer stands for each allowed tenant.
 pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
 pub const ENTRA_V1_ISSUER: &str = "https://sts.windows.net/{tenantid}/";
@@ -330,6 +343,49 @@ impl UpstreamConfig {
                     "\"{other}\" is not one of never, always, when-lifetime-over-<duration>"
                 )),
             },
+        }
+    }
+
+    /// The age past which a token is refused: `max_token_age`, else
+    /// [`DEFAULT_MAX_TOKEN_AGE`]. It also bounds how long a subject, agent
+    /// or client revocation must be kept to stop new tokens.
+    pub fn max_token_age(&self) -> Span {
+        self.max_token_age.unwrap_or(DEFAULT_MAX_TOKEN_AGE)
+    }
+
+    /// Entra: (prefix, suffix) around `{tenantid}` of the v2 and v1
+    /// issuers; empty for other kinds (their issuer is matched exactly).
+    pub fn issuer_templates(&self) -> Vec<(String, String)> {
+        if self.kind != UpstreamKind::Entra {
+            return Vec::new();
+        }
+        let v1 = self.issuer_v1.as_deref().unwrap_or(ENTRA_V1_ISSUER);
+        [self.issuer.as_str(), v1]
+            .iter()
+            .filter_map(|t| t.split_once(TENANT_PLACEHOLDER))
+            .map(|(p, s)| (p.to_string(), s.to_string()))
+            .collect()
+    }
+
+    /// The concrete issuers this upstream accepts: its issuer, or for
+    /// Entra the v2 and v1 issuer of every listed tenant.
+    pub fn concrete_issuers(&self) -> Vec<String> {
+        if self.kind != UpstreamKind::Entra {
+            return vec![self.issuer.clone()];
+        }
+        self.issuer_templates()
+            .iter()
+            .flat_map(|(p, s)| self.tenants.iter().map(move |t| format!("{p}{t}{s}")))
+            .collect()
+    }
+
+    /// Would a token with `iss` be routed to this upstream? Entra routes by
+    /// template, whatever the tenant (the allow-list is checked after).
+    pub fn routes(&self, iss: &str) -> bool {
+        if self.kind == UpstreamKind::Entra {
+            tenant_of(&self.issuer_templates(), iss).is_some()
+        } else {
+            self.issuer == iss
         }
     }
 
@@ -410,6 +466,12 @@ pub struct AgentConfig {
     /// default: anyone the scope rules admit).
     #[serde(default)]
     pub user_groups: Vec<String>,
+    /// Resources this agent serves (it is their MCP gateway or server): it
+    /// may present our tokens addressed to them as `subject_token` and act
+    /// downstream (RFC 8693 §4.1 chains). At most one agent serves a
+    /// resource, and tokens for it carry `may_act` naming that agent.
+    #[serde(default)]
+    pub serves: Vec<String>,
     /// `report-only` lets a request the group rules would deny through and
     /// audits it as `would_deny` (a roll-out's first weeks). Default `enforce`.
     #[serde(default)]

@@ -63,6 +63,8 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     validate_agents(c, &upstreams, &declared, &mut e);
     validate_scope_groups(c, &upstreams, &declared, &mut e);
     validate_introspectors(c, &declared, &mut e);
+    super::trust::validate_issuers(c, &mut e);
+    super::trust::validate_serves(c, &mut e);
     if c.audit.insecure_disable && !c.dev_mode {
         e.push(
             "audit.insecure_disable",

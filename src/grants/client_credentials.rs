@@ -41,10 +41,13 @@ pub fn grant(
             target,
             scopes,
             act: None,
+            may_act: None,
             idp: None,
             tid: None,
             not_after: None,
             triggered_by,
+            waived: None,
+            ancestors: Vec::new(),
         },
         now,
     )

@@ -8,7 +8,8 @@ use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, Pattern};
 use crate::error::ErrorCode;
 use crate::policy::{Agent, Denial, pattern_name};
 use crate::reason::Reason;
-use crate::tokens::own::{AccessClaims, TYP_AT_JWT};
+use crate::revocation::Ancestor;
+use crate::tokens::own::{AccessClaims, TYP_AT_JWT, derived_from, report_only_marker};
 use crate::tokens::{random_id, sign_jwt};
 
 pub struct Issued {
@@ -24,12 +25,18 @@ pub struct Grant<'a> {
     pub target: &'a str,
     pub scopes: Vec<String>,
     pub act: Option<Value>,
+    /// RFC 8693 §4.4: the downstream actor that may present the token.
+    pub may_act: Option<Value>,
     pub idp: Option<String>,
     pub tid: Option<String>,
     /// The earliest `exp` of the presented tokens: ours never outlives them.
     pub not_after: Option<UnixTime>,
     /// Workload pattern: who asked, as the caller asserts it (unverified).
     pub triggered_by: Option<String>,
+    /// The group rule a report-only agent waived (here or in an ancestor).
+    pub waived: Option<String>,
+    /// The tokens of ours this one is made from, oldest first.
+    pub ancestors: Vec<Ancestor>,
 }
 
 pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
@@ -50,6 +57,12 @@ pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
         // DESIGN §1: asserted by the caller, not verified, and labelled so.
         agent["triggered_by"] = json!({ "sub": t, "verified": false });
     }
+    if let Some(w) = &g.waived {
+        agent["report_only"] = report_only_marker(w);
+    }
+    if !g.ancestors.is_empty() {
+        agent["derived_from"] = derived_from(&g.ancestors);
+    }
     let claims = AccessClaims {
         iss: app.config.issuer.clone(),
         sub: g.sub,
@@ -60,6 +73,7 @@ pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
         client_id: g.agent.client.id.clone(),
         scope: g.scopes.join(" "),
         act: g.act,
+        may_act: g.may_act,
         agent,
         idp: g.idp,
         tid: g.tid,

@@ -3,7 +3,6 @@
 //! them (tokens, pattern, policy), and creates the token: three named steps.
 
 mod client_credentials;
-mod delegation;
 mod issue;
 mod token_exchange;
 

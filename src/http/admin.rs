@@ -101,7 +101,8 @@ pub async fn create(
     };
     let result = match body {
         Ok(Json(request)) => {
-            admin_revoke(&app.revocations, request, "admin", app.clock.now()).await
+            let cover = crate::revocation::cover_seconds(&app.config);
+            admin_revoke(&app.revocations, request, "admin", app.clock.now(), cover).await
         }
         Err(e) => Err(Denial::new(
             ErrorCode::InvalidRequest,

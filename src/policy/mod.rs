@@ -6,6 +6,7 @@
 //! what is decided here is per request: pattern, target, scopes, user.
 
 mod decide;
+mod exchange;
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,6 +16,9 @@ use crate::reason::Reason;
 
 pub use crate::config::check_scope;
 pub use decide::{User, decide_scopes, decide_user_scopes};
+pub use exchange::{
+    Decided, Exchange, Outcome, Presented, RevocationView, Token, Waiver, decide_exchange,
+};
 
 /// A refused request: the protocol error, the stable reason, and a human
 /// description naming the scope, resource or claim at fault.
@@ -153,6 +157,8 @@ pub struct Policy {
     resources: HashMap<String, HashSet<String>>,
     /// scope → the (upstream, group) pairs that hold it
     holders: HashMap<String, HashSet<(String, String)>>,
+    /// resource URI → the agent that serves it (`serves`): its downstream actor
+    servers: HashMap<String, usize>,
     pub max_delegation_depth: usize,
 }
 
@@ -193,12 +199,19 @@ impl Policy {
                 )
             })
             .collect();
+        let servers = config
+            .agents
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| a.serves.iter().map(move |r| (r.clone(), i)))
+            .collect();
         Self {
             agents,
             introspectors,
             by_client,
             resources,
             holders,
+            servers,
             max_delegation_depth: config.token_exchange.max_delegation_depth,
         }
     }
@@ -223,6 +236,11 @@ impl Policy {
             Role::Agent(i) => self.agents.get(*i).map(|a| &a.client),
             Role::Introspector(i) => self.introspectors.get(*i).map(|r| &r.client),
         }
+    }
+
+    /// The agent that serves `resource` and may act downstream with its tokens.
+    pub fn server_of(&self, resource: &str) -> Option<&Agent> {
+        self.servers.get(resource).and_then(|i| self.agents.get(*i))
     }
 
     pub fn resource_scopes(&self, uri: &str) -> Option<&HashSet<String>> {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use super::keyring::KeyRing;
 use crate::clock::UnixTime;
 use crate::reason::Reason;
+use crate::revocation::{Ancestor, TokenRef};
 use crate::upstream::{Refusal, jws};
 
 /// RFC 9068 §2.1: the `typ` of a JWT access token.
@@ -24,6 +25,8 @@ pub struct AccessClaims {
     pub scope: String,
     /// RFC 8693 §4.1 actor chain, outermost (current) actor first.
     pub act: Option<Value>,
+    /// RFC 8693 §4.4: the downstream actor that may present this token.
+    pub may_act: Option<Value>,
     /// `{"id", "pattern", ...}`
     pub agent: Value,
     /// The upstream issuer that authenticated the user.
@@ -47,6 +50,9 @@ impl AccessClaims {
         if let Some(act) = &self.act {
             c.insert("act".into(), act.clone());
         }
+        if let Some(may_act) = &self.may_act {
+            c.insert("may_act".into(), may_act.clone());
+        }
         c.insert("urn:agent".into(), self.agent.clone());
         if let Some(idp) = &self.idp {
             c.insert("idp".into(), json!(idp));
@@ -64,14 +70,65 @@ pub struct OwnToken {
     /// The key that signed it.
     pub kid: String,
     pub claims: Map<String, Value>,
+    pub jti: String,
     pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub iat: UnixTime,
     pub exp: UnixTime,
     pub agent_id: String,
     pub pattern: String,
     pub scopes: Vec<String>,
+    /// `urn:agent.report_only.waived`: the group rule a report-only agent
+    /// waived to grant this token (or the token it came from).
+    pub waived: Option<String>,
+    /// `urn:agent.derived_from`: the tokens this one was made from.
+    pub ancestors: Vec<Ancestor>,
+}
+
+/// `urn:agent.report_only` of a token granted under a report-only waiver.
+pub fn report_only_marker(waived: &str) -> Value {
+    json!({ "waived": waived })
+}
+
+/// `urn:agent.derived_from`, oldest first.
+pub fn derived_from(ancestors: &[Ancestor]) -> Value {
+    Value::Array(
+        ancestors
+            .iter()
+            .map(|a| json!({"jti": a.jti, "agent": a.agent, "client_id": a.client, "iat": a.iat}))
+            .collect(),
+    )
+}
+
+fn parse_ancestors(v: Option<&Value>) -> Option<Vec<Ancestor>> {
+    let Some(v) = v else {
+        return Some(Vec::new());
+    };
+    v.as_array()?
+        .iter()
+        .map(|a| {
+            Some(Ancestor {
+                jti: a.get("jti")?.as_str()?.to_string(),
+                agent: a.get("agent")?.as_str()?.to_string(),
+                client: a.get("client_id")?.as_str()?.to_string(),
+                iat: a.get("iat")?.as_i64()?,
+            })
+        })
+        .collect()
 }
 
 impl OwnToken {
+    /// This token as the ancestor of one derived from it.
+    pub fn as_ancestor(&self) -> Ancestor {
+        Ancestor {
+            jti: self.jti.clone(),
+            agent: self.agent_id.clone(),
+            client: self.client_id.clone(),
+            iat: self.iat,
+        }
+    }
+
     pub fn act(&self) -> Option<&Value> {
         self.claims.get("act")
     }
@@ -80,19 +137,16 @@ impl OwnToken {
         self.claims.get(name).and_then(Value::as_str)
     }
 
-    /// What the revocation view checks.
-    pub fn token_ref(&self) -> crate::revocation::TokenRef<'_> {
-        crate::revocation::TokenRef {
-            jti: self.str_claim("jti").unwrap_or(""),
+    /// What the revocation view checks: this token and its ancestors.
+    pub fn token_ref(&self) -> TokenRef<'_> {
+        TokenRef {
+            jti: Some(&self.jti),
             sub: &self.sub,
             idp: self.str_claim("idp"),
             agent: &self.agent_id,
-            client: self.str_claim("client_id").unwrap_or(""),
-            iat: self
-                .claims
-                .get("iat")
-                .and_then(Value::as_i64)
-                .unwrap_or(i64::MIN),
+            client: &self.client_id,
+            iat: self.iat,
+            ancestors: &self.ancestors,
         }
     }
 
@@ -174,6 +228,8 @@ pub fn verify_own_parsed(
         ));
     }
     let text = |name: &str| c.get(name).and_then(Value::as_str).map(str::to_string);
+    let required =
+        |name: &str| text(name).ok_or_else(|| invalid(format!("the token has no {name}")));
     let agent = c.get("urn:agent");
     let field = |name: &str| {
         agent
@@ -181,15 +237,30 @@ pub fn verify_own_parsed(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let ancestors = parse_ancestors(agent.and_then(|a| a.get("derived_from")))
+        .ok_or_else(|| invalid("urn:agent.derived_from is malformed"))?;
     Ok(OwnToken {
         kid: kid.to_string(),
-        sub: text("sub").ok_or_else(|| invalid("the token has no sub"))?,
+        jti: required("jti")?,
+        sub: required("sub")?,
+        aud: required("aud")?,
+        client_id: required("client_id")?,
+        iat: c
+            .get("iat")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| invalid("the token has no iat"))?,
         exp,
         agent_id: field("id").ok_or_else(|| invalid("the token has no urn:agent.id"))?,
         pattern: field("pattern").ok_or_else(|| invalid("the token has no urn:agent.pattern"))?,
         scopes: text("scope")
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
+        waived: agent
+            .and_then(|a| a.get("report_only"))
+            .and_then(|r| r.get("waived"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ancestors,
         claims: c,
     })
 }
@@ -226,6 +297,7 @@ mod tests {
             client_id: "bot".into(),
             scope: "a:b c:d".into(),
             act,
+            may_act: None,
             agent: json!({"id": "bot", "pattern": "obo"}),
             idp: Some("https://idp".into()),
             tid: None,
@@ -274,7 +346,7 @@ mod tests {
                 sign_jwt(
                     key,
                     TYP_AT_JWT,
-                    &json!({"iss": "https://other", "exp": 2_000}),
+                    &json!({"iss": "https://other", "exp": 2_000, "jti": "j", "iat": 1_000}),
                 )
                 .unwrap(),
                 Reason::UnknownIssuer,

@@ -25,13 +25,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::clock::{SharedClock, UnixTime};
-use crate::config::{ENTRA_V1_ISSUER, IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig};
+use crate::config::{IntrospectMode, TENANT_PLACEHOLDER, UpstreamConfig};
 use crate::reason::Reason;
 use crate::token_cache::{self, TokenCache};
 
 pub use crate::config::{UpstreamKind, UpstreamUse};
 use introspection::Introspector;
 use jwks_cache::{CachedKey, KeyCache, KeySource};
+pub use profile::TokenShape;
 
 /// Why a token was refused: a stable reason and a human detail. The detail
 /// names claims and values, never the token itself.
@@ -81,7 +82,13 @@ pub struct VerifiedToken {
     /// An app-only token (Entra `idtyp=app`, or roles without `scp`).
     pub app_only: bool,
     pub issued_at: Option<UnixTime>,
+    /// When the token was issued, never later than the truth: its `iat`,
+    /// or `exp − max_token_age` when it has none. Revocations compare
+    /// against this ("Alice quits" must stop a token issued before it).
+    pub issued_by: UnixTime,
     pub expires_at: UnixTime,
+    /// What the token is (RFC 8693 §3 token types), from its header and claims.
+    pub shape: TokenShape,
     pub jti: Option<String>,
     /// Verified claims, for policy.
     pub claims: Map<String, Value>,
@@ -120,15 +127,7 @@ impl Upstream {
                 expected_issuer: concrete_issuer,
             },
         };
-        let mut templates = Vec::new();
-        if config.kind == UpstreamKind::Entra {
-            let v1 = config.issuer_v1.as_deref().unwrap_or(ENTRA_V1_ISSUER);
-            for t in [config.issuer.as_str(), v1] {
-                if let Some((p, s)) = t.split_once(TENANT_PLACEHOLDER) {
-                    templates.push((p.to_string(), s.to_string()));
-                }
-            }
-        }
+        let templates = config.issuer_templates();
         let introspector = match &config.introspection {
             Some(i) => Some(Introspector::new(
                 i.endpoint.clone(),
@@ -160,10 +159,7 @@ impl Upstream {
 
     /// The tenant named by an Entra issuer, if `iss` fits a template.
     fn tenant_of<'a>(&self, iss: &'a str) -> Option<&'a str> {
-        self.templates.iter().find_map(|(p, s)| {
-            let t = iss.strip_prefix(p.as_str())?.strip_suffix(s.as_str())?;
-            (!t.is_empty() && !t.contains('/')).then_some(t)
-        })
+        crate::config::tenant_of(&self.templates, iss)
     }
 }
 
@@ -305,7 +301,7 @@ impl UpstreamRegistry {
             check_tenant(up, t, &claims)?;
         }
         check_audience(up, &claims)?;
-        let (iat, exp) = check_times(up, &claims, now)?;
+        let (iat, issued_by, exp) = check_times(up, &claims, now)?;
         for (name, want) in &up.config.required_claims {
             if claims.get(name).and_then(Value::as_str) != Some(want.as_str()) {
                 return Err(Refusal::new(
@@ -318,7 +314,7 @@ impl UpstreamRegistry {
             IntrospectMode::Never => false,
             IntrospectMode::Always => true,
             IntrospectMode::WhenLifetimeOver(bound) => {
-                iat.is_none_or(|iat| exp - iat > bound as i64)
+                iat.is_none_or(|iat| exp.saturating_sub(iat) > bound as i64)
             }
         };
         if let Some(intro) = up.introspector.as_ref().filter(|_| introspect) {
@@ -339,6 +335,7 @@ impl UpstreamRegistry {
             }
         }
         let mapped = profile::map(&up.config, &claims)?;
+        let shape = profile::shape(up.config.kind, jws.header.typ.as_deref(), &claims);
         Ok(VerifiedToken {
             upstream: Arc::clone(&up.name),
             kind: up.config.kind,
@@ -351,7 +348,9 @@ impl UpstreamRegistry {
             groups: mapped.groups,
             app_only: mapped.app_only,
             issued_at: iat,
+            issued_by,
             expires_at: exp,
+            shape,
             jti: claims
                 .get("jti")
                 .or_else(|| claims.get("uti"))
@@ -428,18 +427,20 @@ fn check_audience(up: &Upstream, claims: &Map<String, Value>) -> Result<(), Refu
 }
 
 /// `exp` (required), `nbf`, `iat` with the upstream's skew, and max age.
+/// Returns (`iat`, the issue time to hold revocations against, `exp`).
 fn check_times(
     up: &Upstream,
     c: &Map<String, Value>,
     now: UnixTime,
-) -> Result<(Option<UnixTime>, UnixTime), Refusal> {
+) -> Result<(Option<UnixTime>, UnixTime, UnixTime), Refusal> {
     let skew = up.config.clock_skew.as_secs() as i64;
+    let max_age = up.config.max_token_age();
     let exp = claim_time(c, "exp")?
         .ok_or_else(|| Refusal::new(Reason::MissingClaim, "the token has no exp claim"))?;
-    if now >= exp + skew {
+    if now >= exp.saturating_add(skew) {
         return Err(Refusal::new(
             Reason::Expired,
-            format!("the token expired {}s ago", now - exp),
+            format!("the token expired {}s ago", now.saturating_sub(exp)),
         ));
     }
     if let Some(nbf) = claim_time(c, "nbf")?
@@ -447,34 +448,48 @@ fn check_times(
     {
         return Err(Refusal::new(
             Reason::NotYetValid,
-            format!("the token is not valid for another {}s", nbf - now),
+            format!(
+                "the token is not valid for another {}s",
+                nbf.saturating_sub(now)
+            ),
         ));
     }
     let iat = claim_time(c, "iat")?;
-    if let Some(iat) = iat
-        && now + skew < iat
-    {
-        return Err(Refusal::new(
-            Reason::NotYetValid,
-            format!("the token was issued {}s in the future", iat - now),
-        ));
-    }
-    if let Some(max) = up.config.max_token_age {
-        let iat = iat.ok_or_else(|| {
-            Refusal::new(
-                Reason::MissingClaim,
-                "the token has no iat claim (max_token_age is set)",
-            )
-        })?;
-        if now - iat > max.as_secs() as i64 {
+    let issued_by = match iat {
+        Some(iat) if now + skew < iat => {
             return Err(Refusal::new(
-                Reason::TokenTooOld,
+                Reason::NotYetValid,
                 format!(
-                    "the token was issued {}s ago; at most {max} is accepted",
-                    now - iat
+                    "the token was issued {}s in the future",
+                    iat.saturating_sub(now)
                 ),
             ));
         }
+        Some(iat) => iat,
+        // Without `iat` the token is taken as issued as early as it could
+        // have been, never as new: a revocation made since covers it.
+        None => {
+            let earliest = exp.saturating_sub(max_age.as_secs() as i64);
+            if earliest > now + skew {
+                return Err(Refusal::new(
+                    Reason::MissingClaim,
+                    format!(
+                        "the token has no iat claim and expires more than max_token_age ({max_age}) from now: \
+                         when it was issued cannot be bounded"
+                    ),
+                ));
+            }
+            earliest
+        }
+    };
+    if now.saturating_sub(issued_by) > max_age.as_secs() as i64 {
+        return Err(Refusal::new(
+            Reason::TokenTooOld,
+            format!(
+                "the token was issued {}s ago; at most {max_age} is accepted",
+                now.saturating_sub(issued_by)
+            ),
+        ));
     }
-    Ok((iat, exp))
+    Ok((iat, issued_by, exp))
 }

@@ -60,6 +60,39 @@ fn groups(c: &Map<String, Value>, claim: &str) -> Groups {
     }
 }
 
+/// What a token is, for RFC 8693 §3's `subject_token_type` and
+/// `actor_token_type`: an OAuth access token, an OIDC ID token, or another
+/// JWT (a Kubernetes, GitHub Actions or SPIFFE workload token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenShape {
+    Access,
+    Id,
+    Jwt,
+}
+
+/// An access token says so (`typ: at+jwt`, RFC 9068 §2.1) or carries what
+/// only access tokens carry: scopes (`scp`, `scope`), app roles (Entra
+/// `roles`), the client it was issued to (`cid`, `client_id`). An ID token
+/// carries none of those and either what only ID tokens carry (`nonce`,
+/// `at_hash`, `c_hash`, `amr`) or comes from Okta or Entra, whose access
+/// tokens always carry scopes or roles. Anything else is a plain JWT.
+pub fn shape(kind: UpstreamKind, typ: Option<&str>, c: &Map<String, Value>) -> TokenShape {
+    let typ = typ.map(str::to_ascii_lowercase);
+    if matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")) {
+        return TokenShape::Access;
+    }
+    let has = |names: &[&str]| names.iter().any(|n| c.contains_key(*n));
+    if has(&["scp", "scope", "roles", "cid", "client_id"]) {
+        return TokenShape::Access;
+    }
+    if has(&["nonce", "at_hash", "c_hash", "amr"])
+        || matches!(kind, UpstreamKind::Okta | UpstreamKind::Entra)
+    {
+        return TokenShape::Id;
+    }
+    TokenShape::Jwt
+}
+
 pub fn map(u: &UpstreamConfig, c: &Map<String, Value>) -> Result<Mapped, Refusal> {
     let groups_claim = u.groups_claim.as_deref().unwrap_or("groups");
     match u.kind {
@@ -154,6 +187,69 @@ mod tests {
 
     fn claims(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn shapes() {
+        use TokenShape::*;
+        let cases = [
+            (
+                UpstreamKind::Oidc,
+                Some("at+jwt"),
+                json!({"sub": "x"}),
+                Access,
+            ),
+            (
+                UpstreamKind::Oidc,
+                Some("application/AT+JWT"),
+                json!({}),
+                Access,
+            ),
+            (
+                UpstreamKind::Okta,
+                Some("JWT"),
+                json!({"scp": ["a"], "uid": "u"}),
+                Access,
+            ),
+            (
+                UpstreamKind::Entra,
+                Some("JWT"),
+                json!({"roles": ["r"]}),
+                Access,
+            ),
+            (UpstreamKind::Oidc, None, json!({"scope": "a b"}), Access),
+            (
+                UpstreamKind::Okta,
+                None,
+                json!({"amr": ["pwd"], "sub": "u"}),
+                Id,
+            ),
+            (
+                UpstreamKind::Entra,
+                None,
+                json!({"oid": "o", "tid": "t"}),
+                Id,
+            ),
+            (
+                UpstreamKind::Oidc,
+                None,
+                json!({"nonce": "n", "sub": "u"}),
+                Id,
+            ),
+            (
+                UpstreamKind::Oidc,
+                None,
+                json!({"sub": "system:serviceaccount:a:b"}),
+                Jwt,
+            ),
+        ];
+        for (kind, typ, c, want) in cases {
+            assert_eq!(
+                shape(kind, typ, &claims(c.clone())),
+                want,
+                "{kind:?} {typ:?} {c}"
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! `/admin/revocations`: the admin credential, the request's shape, and
 //! what each kind of revocation covers ("Alice quits", "agent compromised").
 
-use agent_sts::revocation::COVER_SECONDS;
-
 use super::*;
 
 const CHALLENGE: &str = "Bearer realm=\"agent-sts admin\"";
@@ -98,12 +96,15 @@ async fn a_stored_revocation_is_answered_and_listed() {
     let fx = start().await;
     let uid = FakeOkta::uid_for(ALICE);
     let now = fx.now();
+    // Kept as long as an upstream token issued before it could still be
+    // presented: the default max_token_age (24 h) plus the clock skew.
+    let cover = 24 * 3_600 + 60;
     let stored = fx
         .admin_revoke(json!({"subject": uid, "idp": fx.okta.issuer(), "reason": "left"}))
         .await;
     let want = json!({
         "id": 1, "kind": "subject", "value": uid, "idp": fx.okta.issuer(),
-        "revoked_at": now, "expires_at": now + COVER_SECONDS, "actor": "admin", "reason": "left",
+        "revoked_at": now, "expires_at": now + cover, "actor": "admin", "reason": "left",
     });
     assert_eq!(stored, want);
     let agent = fx.admin_revoke(json!({"agent": "triage-bot"})).await;
@@ -111,13 +112,16 @@ async fn a_stored_revocation_is_answered_and_listed() {
         agent,
         json!({
             "id": 2, "kind": "agent", "value": "triage-bot", "idp": null, "revoked_at": now,
-            "expires_at": now + COVER_SECONDS, "actor": "admin", "reason": null,
+            "expires_at": now + cover, "actor": "admin", "reason": null,
         })
     );
     let listed = fx.admin_on(&fx.t, Some(&fx.admin), None).await.json();
     assert_eq!(listed, json!({"revocations": [want, agent]}));
     // Listed until every token they cover has expired.
-    fx.advance(COVER_SECONDS).await;
+    fx.advance(cover - 1).await;
+    let listed = fx.admin_on(&fx.t, Some(&fx.admin), None).await.json();
+    assert_eq!(listed["revocations"].as_array().map(Vec::len), Some(2));
+    fx.advance(1).await;
     let listed = fx.admin_on(&fx.t, Some(&fx.admin), None).await.json();
     assert_eq!(listed, json!({"revocations": []}));
 }
@@ -154,10 +158,16 @@ async fn alice_quits_every_token_of_hers_issued_before_is_inactive() {
     }
     fx.assert_active("gw-zendesk", &bob).await;
     fx.assert_active("gw-zendesk", &workload).await;
-    // A second later Alice is back (rehired): her new tokens are active,
-    // her old ones stay revoked.
+    // A second later Alice is back (rehired): tokens from her new sign-in
+    // are active, her old ones stay revoked.
     fx.advance(1).await;
-    let again = fx.obo("support-bot", ALICE, ZENDESK).await;
+    let signed_in = fx
+        .okta
+        .access_token(ALICE)
+        .groups(GROUPS)
+        .issued_at(fx.now())
+        .mint();
+    let again = fx.obo_on(&fx.t, "support-bot", &signed_in, ZENDESK).await;
     fx.assert_active("gw-zendesk", &again).await;
     fx.assert_inactive("gw-zendesk", &alice[0].1).await;
 }

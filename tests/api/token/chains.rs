@@ -29,20 +29,29 @@ async fn a_delegation_chain_nests_act_and_counts_depth() {
     let sts = start().await;
     let first = obo(&sts).await;
     assert_eq!(depth(&first.claims), 1);
+    // Tokens for zendesk name its gateway, triage-bot, as who may act next.
+    assert_eq!(
+        first.claims["may_act"],
+        json!({"sub": "triage-bot", "client_id": "triage-bot"})
+    );
 
-    // triage-bot is handed support-bot's token and exchanges it.
+    // triage-bot, zendesk's gateway, exchanges it to call the ticket back end.
     let second = sts
-        .granted(&Req::exchange(sts.basic("triage-bot"), &first.token))
+        .granted(&Req::exchange(sts.basic("triage-bot"), &first.token).set("resource", TICKETS))
         .await;
+    let first_jti = first.claims["jti"].as_str().unwrap();
     sts.assert_token(
         &second,
         Want {
             sub: &FakeOkta::uid_for(ALICE),
-            aud: ZENDESK,
+            aud: TICKETS,
             client_id: "triage-bot",
             scope: READ,
             act: Some(json!({"sub": "triage-bot", "act": {"sub": PRINCIPAL}})),
-            agent: json!({"id": "triage-bot", "pattern": "obo"}),
+            agent: json!({"id": "triage-bot", "pattern": "obo", "derived_from": [
+                {"jti": first_jti, "agent": "support-bot", "client_id": "support-bot",
+                 "iat": first.claims["iat"]},
+            ]}),
             idp: Some(&sts.okta.issuer()),
             tid: None,
             lifetime: 600,
@@ -51,7 +60,7 @@ async fn a_delegation_chain_nests_act_and_counts_depth() {
     assert!(second.claims["exp"].as_i64().unwrap() <= first.claims["exp"].as_i64().unwrap());
     assert_eq!(depth(&second.claims), 2);
 
-    // Back to support-bot: three actors, the default cap.
+    // support-bot serves the ticket back end: three actors, the default cap.
     let third = sts
         .granted(&Req::exchange(sts.basic("support-bot"), &second.token))
         .await;
@@ -60,6 +69,13 @@ async fn a_delegation_chain_nests_act_and_counts_depth() {
         json!({"sub": PRINCIPAL, "act": {"sub": "triage-bot", "act": {"sub": PRINCIPAL}}})
     );
     assert_eq!(depth(&third.claims), 3);
+    assert_eq!(
+        third.claims["urn:agent"]["derived_from"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     sts.refused(
         &Req::exchange(sts.basic("triage-bot"), &third.token),
@@ -129,9 +145,13 @@ async fn a_chain_does_not_bypass_the_next_agents_user_population() {
         Reason::UserNotAllowed,
     )
     .await;
-    // ...and must refuse her through support-bot's token too.
-    let first = obo(&sts).await;
-    let chained = Req::exchange(sts.basic("pilot-bot"), &first.token);
+    // ...and must refuse her through support-bot's token for slack, which
+    // pilot-bot serves.
+    let subject = sts.user(ALICE, ALICE_GROUPS);
+    let slack = sts
+        .granted(&Req::exchange(sts.basic("support-bot"), &subject).set("resource", SLACK))
+        .await;
+    let chained = Req::exchange(sts.basic("pilot-bot"), &slack.token);
     sts.refused(
         &chained,
         400,

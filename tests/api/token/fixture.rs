@@ -4,9 +4,11 @@
 //!
 //! | agent | patterns | client auth | notes |
 //! |---|---|---|---|
-//! | support-bot | obo, hybrid, workload | basic | workload `k8s` [`PRINCIPAL`]; zendesk + slack |
-//! | triage-bot | obo | basic | no workload identity: the second agent of chains |
-//! | pilot-bot | obo | basic | `user_upstreams = okta`, `user_groups = okta:Pilot` |
+//! | support-bot | obo, hybrid, workload | basic | workload `k8s` [`PRINCIPAL`]; zendesk + slack; serves tickets |
+//! | triage-bot | obo | basic | no workload identity; serves zendesk (its gateway): the second agent of chains; zendesk + tickets |
+//! | pilot-bot | obo | basic | `user_upstreams = okta`, `user_groups = okta:Pilot`; serves slack |
+//! | rogue-bot | obo | basic | zendesk + tickets, serves nothing: may not chain others' tokens |
+//! | shadow-bot | obo | basic | report-only, serves nothing |
 //! | batch-bot | workload | post | workload [`BATCH_PRINCIPAL`], `token_ttl = 5m` |
 //! | signed-bot | workload | private_key_jwt | inline JWKS of [`Sts::signer`] |
 
@@ -22,10 +24,23 @@ pub const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const ZENDESK: &str = "https://mcp-zendesk.example.com";
 pub const SLACK: &str = "https://mcp-slack.example.com";
 pub const JIRA: &str = "https://mcp-jira.example.com";
+/// A second resource with zendesk's scopes (a ticket back end).
+pub const TICKETS: &str = "https://mcp-tickets.example.com";
 pub const READ: &str = "zendesk:tickets:read";
 pub const WRITE: &str = "zendesk:tickets:write";
 pub const SLACK_READ: &str = "slack:channels:read";
 pub const JIRA_READ: &str = "jira:issues:read";
+
+/// The `may_act` of user tokens for `aud`: the agent that serves it.
+pub fn may_act_for(aud: &str) -> Option<serde_json::Value> {
+    let (sub, client) = match aud {
+        ZENDESK => ("triage-bot", "triage-bot"),
+        TICKETS => (PRINCIPAL, "support-bot"),
+        SLACK => ("pilot-bot", "pilot-bot"),
+        _ => return None,
+    };
+    Some(serde_json::json!({"sub": sub, "client_id": client}))
+}
 
 /// support-bot's workload principal (the `k8s` upstream's `sub`).
 pub const PRINCIPAL: &str = "system:serviceaccount:agents:support-bot";
@@ -131,6 +146,9 @@ scopes = ["{SLACK_READ}"]
 [[resources]]
 uri = "{JIRA}"
 scopes = ["{JIRA_READ}"]
+[[resources]]
+uri = "{TICKETS}"
+scopes = ["{READ}", "{WRITE}"]
 
 [[agents]]
 id = "support-bot"
@@ -138,6 +156,7 @@ patterns = ["obo", "hybrid", "workload"]
 client = {support}
 workload = {{ upstream = "k8s", subject = "{PRINCIPAL}" }}
 resources = ["{ZENDESK}", "{SLACK}"]
+serves = ["{TICKETS}"]
 required_scopes = ["{READ}"]
 optional_scopes = ["{WRITE}", "{SLACK_READ}"]
 token_ttl = "10m"
@@ -146,16 +165,33 @@ token_ttl = "10m"
 id = "triage-bot"
 patterns = ["obo"]
 client = {triage}
-resources = ["{ZENDESK}"]
+resources = ["{ZENDESK}", "{TICKETS}"]
+serves = ["{ZENDESK}"]
 required_scopes = ["{READ}"]
 optional_scopes = ["{WRITE}"]
 token_ttl = "10m"
+
+[[agents]]
+id = "rogue-bot"
+patterns = ["obo"]
+client = {rogue}
+resources = ["{ZENDESK}", "{TICKETS}"]
+required_scopes = ["{READ}"]
+
+[[agents]]
+id = "shadow-bot"
+patterns = ["obo"]
+client = {shadow}
+resources = ["{TICKETS}"]
+required_scopes = ["{READ}"]
+enforcement = "report-only"
 
 [[agents]]
 id = "pilot-bot"
 patterns = ["obo"]
 client = {pilot}
 resources = ["{ZENDESK}"]
+serves = ["{SLACK}"]
 required_scopes = ["{READ}"]
 user_upstreams = ["okta"]
 user_groups = ["okta:Pilot"]
@@ -187,6 +223,8 @@ required_scopes = ["{READ}"]
         support = basic("support-bot"),
         triage = basic("triage-bot"),
         pilot = basic("pilot-bot"),
+        rogue = basic("rogue-bot"),
+        shadow = basic("shadow-bot"),
         batch = post("batch-bot"),
         jwk = jwk.join(", "),
     )

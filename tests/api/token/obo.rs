@@ -125,8 +125,6 @@ async fn audience_names_the_target_like_resource_and_both_may_agree() {
 async fn requested_token_type_access_token_is_accepted() {
     let sts = start().await;
     let subject = sts.user(ALICE, ALICE_GROUPS);
-    let req = Req::exchange(sts.basic("support-bot"), &subject)
-        .with("requested_token_type", AT)
-        .set("subject_token_type", JWT);
+    let req = Req::exchange(sts.basic("support-bot"), &subject).with("requested_token_type", AT);
     assert_eq!(sts.granted(&req).await.body["scope"], READ);
 }

@@ -242,6 +242,10 @@ impl Sts {
         if let Some(act) = want.act {
             expected["act"] = act;
         }
+        let user_pattern = want.agent["pattern"] != "workload";
+        if let Some(may_act) = may_act_for(want.aud).filter(|_| user_pattern) {
+            expected["may_act"] = may_act;
+        }
         if let Some(idp) = want.idp {
             expected["idp"] = json!(idp);
         }

@@ -86,7 +86,10 @@ async fn workload_with_our_own_workload_token_as_subject() {
     assert_eq!(m.claims["scope"], READ);
     assert_eq!(
         m.claims["urn:agent"],
-        json!({"id": "support-bot", "pattern": "workload"})
+        json!({"id": "support-bot", "pattern": "workload", "derived_from": [{
+            "jti": first.claims["jti"], "agent": "support-bot", "client_id": "support-bot",
+            "iat": first.claims["iat"],
+        }]})
     );
     assert!(m.claims.get("act").is_none());
     assert_eq!(m.claims["exp"], first.claims["exp"]);

@@ -352,3 +352,88 @@ fn refuses_okta_org_server_without_introspection() {
         r#"tokens of an Okta org authorization server cannot be verified locally; set introspect = "always""#,
     );
 }
+
+const ENTRA_CORP: &str = "name = \"entra-corp\"\nkind = \"entra\"";
+
+/// A second Entra upstream on the same templates, as a block to insert
+/// before entra-corp, listing `tenants`.
+fn entra_shadow(tenants: &str, issuer_v1: &str) -> String {
+    format!(
+        "name = \"entra-shadow\"\nkind = \"entra\"\nuse = \"workload\"\n\
+         issuer = \"https://login.microsoftonline.com/{{tenantid}}/v2.0\"\n{issuer_v1}\
+         tenants = [{tenants}]\naudiences = [\"agent-sts\"]\n\n[[upstreams]]\n{ENTRA_CORP}"
+    )
+}
+
+#[test]
+fn refuses_entra_upstreams_whose_templates_overlap_for_a_listed_tenant() {
+    // Whatever their `use` or tenant lists: a token of either tenant would
+    // be routed to whichever comes first (and refused by its allow-list).
+    let message = "upstreams \"entra-shadow\" and \"entra-corp\" can both claim issuer \
+                   \"https://login.microsoftonline.com/99999999-2222-3333-4444-555555555555/v2.0\": \
+                   a token's iss must route to exactly one upstream (merge them, or give each its \
+                   own issuer or tenants)";
+    refuses(
+        ENTRA_CORP,
+        &entra_shadow("\"99999999-2222-3333-4444-555555555555\"", ""),
+        "upstreams[2].issuer",
+        message,
+    );
+    // Only the v1 templates overlap.
+    refuses(
+        ENTRA_CORP,
+        &entra_shadow(
+            "\"99999999-2222-3333-4444-555555555555\"",
+            "issuer_v1 = \"https://sts.windows.net/{tenantid}/\"\n",
+        )
+        .replace(
+            "https://login.microsoftonline.com/{tenantid}/v2.0\"\nissuer_v1",
+            "https://login.example.com/{tenantid}/v2.0\"\nissuer_v1",
+        ),
+        "upstreams[2].issuer",
+        "upstreams \"entra-shadow\" and \"entra-corp\" can both claim issuer \
+         \"https://sts.windows.net/99999999-2222-3333-4444-555555555555/\": a token's iss must \
+         route to exactly one upstream (merge them, or give each its own issuer or tenants)",
+    );
+}
+
+#[test]
+fn entra_upstreams_on_distinct_templates_are_accepted() {
+    let text = EXAMPLE.replacen(
+        ENTRA_CORP,
+        &entra_shadow(
+            "\"99999999-2222-3333-4444-555555555555\"",
+            "issuer_v1 = \"https://sts.example.net/{tenantid}/\"\n",
+        )
+        .replace(
+            "https://login.microsoftonline.com/{tenantid}/v2.0\"\nissuer_v1",
+            "https://login.example.com/{tenantid}/v2.0\"\nissuer_v1",
+        ),
+        1,
+    );
+    assert_eq!(parse(&text).validate(), Ok(()));
+}
+
+#[test]
+fn refuses_serves_of_an_undeclared_or_already_served_resource() {
+    let serving = |list: &str| format!("enforcement = \"enforce\"\nserves = [{list}]");
+    refuses(
+        "enforcement = \"enforce\"",
+        &serving("\"https://nowhere.example.com\""),
+        "agents[0].serves[0]",
+        "\"https://nowhere.example.com\" is not a declared resource",
+    );
+    refuses(
+        "enforcement = \"enforce\"",
+        &serving("\"https://mcp-slack.example.com\", \"https://mcp-slack.example.com\""),
+        "agents[0].serves[1]",
+        "\"https://mcp-slack.example.com\" is already served by agent support-bot: a resource \
+         has one downstream actor, named in its tokens' may_act",
+    );
+    refuses(
+        "patterns = [\"workload\"]",
+        "patterns = [\"workload\"]\nserves = [\"https://mcp-zendesk.example.com\"]",
+        "agents[1].serves",
+        "a downstream actor mints obo or hybrid tokens: add one of those patterns",
+    );
+}

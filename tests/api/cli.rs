@@ -209,6 +209,19 @@ fn check_refuses_bad_configs_with_one_line() {
             ": agents[1].required_scopes[0]: \"zendesk:*\" is a wildcard; declare the exact scopes"
                 .to_string(),
         ),
+        (
+            "overlapping-issuer.toml",
+            edited_example(
+                "[[upstreams]]\nname = \"k8s\"",
+                "[[upstreams]]\nname = \"okta-shadow\"\nkind = \"okta\"\nuse = \"workload\"\n\
+                 issuer = \"https://example.okta.com/oauth2/default\"\naudiences = [\"agent-sts\"]\n\n\
+                 [[upstreams]]\nname = \"k8s\"",
+            ),
+            ": upstreams[2].issuer: upstreams \"okta-prod\" and \"okta-shadow\" can both claim issuer \
+             \"https://example.okta.com/oauth2/default\": a token's iss must route to exactly one upstream \
+             (merge them, or give each its own issuer or tenants)"
+                .to_string(),
+        ),
     ];
     for (name, text, expected) in cases {
         let file = write(tmp.path(), name, &text);

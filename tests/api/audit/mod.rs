@@ -22,6 +22,7 @@ mod request;
 #[path = "../token/support.rs"]
 mod support;
 
+mod authority;
 mod introspect;
 mod query;
 mod report_only;
@@ -120,6 +121,11 @@ impl Trail {
         }
         self.seen.extend(rows.iter().cloned());
         rows
+    }
+
+    /// Move past every record committed so far; how many there were.
+    pub async fn skip(&mut self) -> usize {
+        self.take().await.len()
     }
 
     /// Exactly one new record, already committed (`/token`, `/revoke`, admin).

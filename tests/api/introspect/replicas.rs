@@ -67,15 +67,44 @@ async fn every_replica_honours_a_revocation_made_on_another() {
     let took = until_inactive(&fx, &b, &on_b, Duration::from_secs(limit)).await;
     eprintln!("replica B saw the revocation after {took:?}");
 
-    // "Alice quits" on A; B restarts (C) and knows it from its first answer.
-    let subject = fx.user(ALICE);
+    // "Alice quits" on A; B restarts (C) and knows it from its first
+    // answer: her Okta token from before buys nothing new there either.
+    let subject = fx
+        .okta
+        .access_token(ALICE)
+        .groups(GROUPS)
+        .issued_at(fx.now() - 60)
+        .mint();
     fx.admin_revoke(json!({"subject": FakeOkta::uid_for(ALICE)}))
         .await;
     drop(b);
     let c = replica(&fx, true).await;
-    let alice = fx.obo_on(&c, "support-bot", &subject, ZENDESK).await;
+    let refused = c
+        .client
+        .post(c.url("/token"))
+        .basic_auth("support-bot", Some(&fx.secret))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", subject.as_str()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("resource", ZENDESK),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        json_body(refused).await,
+        json!({"error": "invalid_request", "error_description": "subject_token: its user, \
+               agent or client was revoked after it was issued; a token issued since is needed"})
+    );
     let bob = fx.obo_on(&c, "support-bot", &fx.user(BOB), ZENDESK).await;
-    fx.assert_inactive_on(&c, "gw-zendesk", &alice).await;
     fx.assert_active_on(&c, "gw-zendesk", &bob).await;
 
     // A replica that never hears Redis converges by polling the database.

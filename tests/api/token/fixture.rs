@@ -9,6 +9,9 @@
 //! | pilot-bot | obo | basic | `user_upstreams = okta`, `user_groups = okta:Pilot`; serves slack |
 //! | rogue-bot | obo | basic | zendesk + tickets, serves nothing: may not chain others' tokens |
 //! | shadow-bot | obo | basic | report-only, serves nothing |
+//!
+//! `gw-tickets` introspects for tickets; the admin credential is the
+//! agents' secret ([`Sts::secret`]).
 //! | batch-bot | workload | post | workload [`BATCH_PRINCIPAL`], `token_ttl = 5m` |
 //! | signed-bot | workload | private_key_jwt | inline JWKS of [`Sts::signer`] |
 
@@ -212,6 +215,13 @@ client = {{ id = "signed-bot", auth = "private_key_jwt", jwks = {{ keys = [{{ {j
 resources = ["{ZENDESK}"]
 required_scopes = ["{READ}"]
 
+[[introspectors]]
+client = {gw_tickets}
+resources = ["{TICKETS}"]
+
+[admin]
+credential_sha256 = "{hash}"
+
 [scope_groups]
 "{READ}" = ["okta:Support-Agents", "entra:{sa}"]
 "{WRITE}" = ["okta:Support-Leads", "entra:{sl}"]
@@ -225,6 +235,7 @@ required_scopes = ["{READ}"]
         pilot = basic("pilot-bot"),
         rogue = basic("rogue-bot"),
         shadow = basic("shadow-bot"),
+        gw_tickets = basic("gw-tickets"),
         batch = post("batch-bot"),
         jwk = jwk.join(", "),
     )

@@ -200,9 +200,11 @@ impl Sts {
         validator.set_issuer(&self.t.base);
         let aud = claims_of(token)["aud"].as_str().expect("aud").to_string();
         validator.set_audience(&aud);
-        validator.set_base_time(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.now() as u64),
-        );
+        // The fixture's clock, not the wall clock, for every time check
+        // (josekit's iat bound defaults to the wall clock).
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.now() as u64);
+        validator.set_base_time(now);
+        validator.set_max_issued_time(now);
         validator
             .validate(&payload)
             .expect("iss, aud and times validate");

@@ -4,6 +4,7 @@
 //! body, `no-store`), in the domain (its reason), and in the audit trail
 //! (exactly one record, every field).
 
+use agent_sts::reason::Reason;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -12,6 +13,18 @@ use super::token::{allow, expect_one, granted};
 use super::{Trail, blank, with};
 use crate::fake_idp::FakeOkta;
 use crate::helpers::json_body;
+
+/// What the record of support-bot's refusal for zendesk says, plus `more`.
+fn support_bot(more: Value) -> Value {
+    known("support-bot", PRINCIPAL, ZENDESK, more)
+}
+
+/// support-bot's OBO token for alice, for zendesk.
+async fn alices(sts: &Sts) -> Minted {
+    let subject = sts.user(ALICE, ALICE_GROUPS);
+    sts.granted(&Req::exchange(sts.basic("support-bot"), &subject))
+        .await
+}
 
 /// What the record of a refusal says once `agent` has authenticated.
 fn known(agent: &str, principal: &str, audience: &str, more: Value) -> Value {
@@ -26,17 +39,18 @@ fn known(agent: &str, principal: &str, audience: &str, more: Value) -> Value {
 }
 
 impl Sts {
-    /// Refused over HTTP and in the domain; the one audit record is
-    /// exactly a denial with `reason`, the description as detail, and `known`.
+    /// Refused `400 invalid_request` over HTTP and in the domain; the one
+    /// audit record is exactly a denial with `reason`, the description as
+    /// detail, and `known`.
     async fn refused_recorded(
         &self,
         trail: &mut Trail,
         req: &Req,
-        error: agent_sts::error::ErrorCode,
         description: &str,
         reason: agent_sts::reason::Reason,
         known: Value,
     ) {
+        let error = agent_sts::error::ErrorCode::InvalidRequest;
         let headers: HeaderMap = self.refused(req, 400, error, description, reason).await;
         let request_id = headers["x-request-id"].to_str().expect("request id");
         let expected = with(
@@ -104,9 +118,8 @@ async fn only_its_client_or_the_server_of_its_audience_may_present_our_token() {
         sts.refused_recorded(
             &mut trail,
             &req,
-            agent_sts::error::ErrorCode::InvalidRequest,
             &description,
-            agent_sts::reason::Reason::PresenterNotAllowed,
+            Reason::PresenterNotAllowed,
             known(
                 "rogue-bot",
                 "rogue-bot",
@@ -140,15 +153,9 @@ async fn only_its_client_or_the_server_of_its_audience_may_present_our_token() {
     sts.refused_recorded(
         &mut trail,
         &req,
-        agent_sts::error::ErrorCode::InvalidRequest,
         description,
-        agent_sts::reason::Reason::BadRequest,
-        known(
-            "support-bot",
-            PRINCIPAL,
-            ZENDESK,
-            json!({"subject": FakeOkta::uid_for(LEAD), "idp": okta}),
-        ),
+        Reason::BadRequest,
+        support_bot(json!({"subject": FakeOkta::uid_for(LEAD), "idp": okta})),
     )
     .await;
 }
@@ -189,15 +196,9 @@ async fn report_only_never_leaves_report_only() {
     sts.refused_recorded(
         &mut trail,
         &Req::exchange(sts.basic("support-bot"), &token),
-        agent_sts::error::ErrorCode::InvalidRequest,
         description,
-        agent_sts::reason::Reason::ReportOnlySubject,
-        known(
-            "support-bot",
-            PRINCIPAL,
-            ZENDESK,
-            json!({"subject": bob, "idp": okta, "pattern": "obo"}),
-        ),
+        Reason::ReportOnlySubject,
+        support_bot(json!({"subject": bob, "idp": okta, "pattern": "obo"})),
     )
     .await;
 
@@ -255,15 +256,9 @@ async fn alice_quits_stops_new_tokens_from_her_still_valid_upstream_token() {
         sts.refused_recorded(
             &mut trail,
             &req(token),
-            agent_sts::error::ErrorCode::InvalidRequest,
             description,
-            agent_sts::reason::Reason::Revoked,
-            known(
-                "support-bot",
-                PRINCIPAL,
-                ZENDESK,
-                json!({"subject": alice, "idp": okta}),
-            ),
+            Reason::Revoked,
+            support_bot(json!({"subject": alice, "idp": okta})),
         )
         .await;
     }
@@ -285,15 +280,9 @@ async fn alice_quits_stops_new_tokens_from_her_still_valid_upstream_token() {
     sts.refused_recorded(
         &mut trail,
         &req(&bob_token),
-        agent_sts::error::ErrorCode::InvalidRequest,
         description,
-        agent_sts::reason::Reason::Revoked,
-        known(
-            "support-bot",
-            PRINCIPAL,
-            ZENDESK,
-            json!({"subject": FakeOkta::uid_for(LEAD), "idp": okta}),
-        ),
+        Reason::Revoked,
+        support_bot(json!({"subject": FakeOkta::uid_for(LEAD), "idp": okta})),
     )
     .await;
     sts.granted(&Req::exchange(sts.basic("triage-bot"), &bob_token))
@@ -306,12 +295,7 @@ async fn revoking_a_token_ends_every_token_derived_from_it() {
     let mut trail = Trail::start(&sts.t.app.store.db).await;
     let okta = sts.okta.issuer();
     let alice = FakeOkta::uid_for(ALICE);
-    let first = sts
-        .granted(&Req::exchange(
-            sts.basic("support-bot"),
-            &sts.user(ALICE, ALICE_GROUPS),
-        ))
-        .await;
+    let first = alices(&sts).await;
     // triage-bot (zendesk's gateway) calls the ticket back end with it.
     let second = sts
         .granted(&Req::exchange(sts.basic("triage-bot"), &first.token).set("resource", TICKETS))
@@ -348,15 +332,9 @@ async fn revoking_a_token_ends_every_token_derived_from_it() {
     sts.refused_recorded(
         &mut trail,
         &Req::exchange(sts.basic("support-bot"), &second.token),
-        agent_sts::error::ErrorCode::InvalidRequest,
         "subject_token: the token has been revoked",
-        agent_sts::reason::Reason::Revoked,
-        known(
-            "support-bot",
-            PRINCIPAL,
-            ZENDESK,
-            json!({"subject": alice, "idp": okta}),
-        ),
+        Reason::Revoked,
+        support_bot(json!({"subject": alice, "idp": okta})),
     )
     .await;
 }
@@ -367,12 +345,7 @@ async fn token_types_must_say_what_the_token_is() {
     let mut trail = Trail::start(&sts.t.app.store.db).await;
     let okta = sts.okta.issuer();
     let alice = FakeOkta::uid_for(ALICE);
-    let first = sts
-        .granted(&Req::exchange(
-            sts.basic("support-bot"),
-            &sts.user(ALICE, ALICE_GROUPS),
-        ))
-        .await;
+    let first = alices(&sts).await;
     trail.one().await;
     let cases = [
         (
@@ -407,9 +380,8 @@ async fn token_types_must_say_what_the_token_is() {
         sts.refused_recorded(
             &mut trail,
             &req,
-            agent_sts::error::ErrorCode::InvalidRequest,
             &description,
-            agent_sts::reason::Reason::TokenTypeMismatch,
+            Reason::TokenTypeMismatch,
             known(
                 agent,
                 principal,
@@ -469,15 +441,9 @@ async fn an_upstream_act_is_validated_and_nested_never_dropped() {
         sts.refused_recorded(
             &mut trail,
             &Req::exchange(sts.basic("support-bot"), &with_act(act)),
-            agent_sts::error::ErrorCode::InvalidRequest,
             description,
-            agent_sts::reason::Reason::InvalidAct,
-            known(
-                "support-bot",
-                PRINCIPAL,
-                ZENDESK,
-                json!({"subject": alice, "idp": okta, "pattern": "obo"}),
-            ),
+            Reason::InvalidAct,
+            support_bot(json!({"subject": alice, "idp": okta, "pattern": "obo"})),
         )
         .await;
     }

@@ -65,6 +65,9 @@ WORKLOAD_ISSUER="https://k8s.bench.example"
 WORKLOAD_SUBJECT="system:serviceaccount:agents:bench-hybrid-agent"
 TX_GRANT="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange"
 JWT_TYPE="urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt"
+# The user's token is an access token: agent-sts takes `jwt` for workload
+# tokens only (the peer's run.sh sends `jwt` for it, and the peer accepts that).
+AT_TYPE="urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"
 CC_BODY="grant_type=client_credentials&resource=$RESOURCE_ENC&scope=orders%3Aread"
 PEER_CC_BODY="grant_type=client_credentials&resource=urn%3Apeer%3Ajwt&scope=api%3Aread"
 PEER_CLIENT_AUTH="$CLIENT_AUTH"   # the peer's bench-client has the same secret
@@ -131,7 +134,7 @@ lib_fixture() {
   (cd "$WORKDIR" && node mint-workload-token.mjs "$WORKDIR" "$WORKLOAD_ISSUER" "$WORKLOAD_SUBJECT" >/dev/null)
   SUBJECT_TOKEN="$(cat "$WORKDIR/subject_token.txt")"
   WORKLOAD_TOKEN="$(cat "$WORKDIR/workload_token.txt")"
-  TX_BODY="$TX_GRANT&subject_token=$SUBJECT_TOKEN&subject_token_type=$JWT_TYPE&audience=$RESOURCE_ENC"
+  TX_BODY="$TX_GRANT&subject_token=$SUBJECT_TOKEN&subject_token_type=$AT_TYPE&audience=$RESOURCE_ENC"
   HYBRID_BODY="$TX_BODY&actor_token=$WORKLOAD_TOKEN&actor_token_type=$JWT_TYPE"
   PEER_TX_BODY="$TX_GRANT&subject_token=$SUBJECT_TOKEN&subject_token_type=$JWT_TYPE&audience=urn%3Apeer%3Ajwt"
 }

@@ -80,7 +80,7 @@ if [[ " $TARGETS " == *" sts "* ]]; then
   TARGET=sts BASE_URL="$BASE_URL" SERVER_PID="$STS_PID" TX_AUDIENCE="$RESOURCE" \
     INTROSPECT_BASIC_AUTH="$GATEWAY_AUTH" \
     TOKEN_PATH=/token INTROSPECT_JWT_PATH=/introspect JWKS_PATH=/.well-known/jwks.json \
-    CC_BODY="$CC_BODY" SCENARIOS="$RUNSH_SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/run.log"
+    CC_BODY="$CC_BODY" TX_BODY="$TX_BODY" SCENARIOS="$RUNSH_SCENARIOS" "$PEER/run.sh" | tee "$STS_DIR/run.log"
   CSV="$(awk '/^results:/{print $2}' "$STS_DIR/run.log")"
   OUT_DIR="$(dirname "$CSV")"
   results+=("$CSV")

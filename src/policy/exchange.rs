@@ -99,12 +99,8 @@ pub struct Decided {
     pub ancestors: Vec<Ancestor>,
 }
 
-fn deny(error: ErrorCode, reason: Reason, description: impl Into<String>) -> Denial {
-    Denial::new(error, reason, description)
-}
-
 fn bad_request(description: impl Into<String>) -> Denial {
-    deny(ErrorCode::InvalidRequest, Reason::BadRequest, description)
+    Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, description)
 }
 
 /// The decision, and the pattern once it was known (the audit record
@@ -147,12 +143,15 @@ fn decide(
         Token::Upstream(v) => v.is_workload(),
         Token::Own(o, _) => o.pattern == "workload",
     };
+    // One of ours, presented by the client it was issued to.
+    let narrowing = matches!(x.subject.token,
+        Token::Own(o, _) if o.client_id == agent.client.id && o.agent_id == agent.id);
     let pattern = match (workload, &actor, x.subject.token) {
         (true, Some(_), _) => {
             return Err(bad_request("a workload subject_token takes no actor_token"));
         }
         (true, None, _) => Pattern::Workload,
-        (false, _, Token::Own(o, _)) if o.client_id == agent.client.id => {
+        (false, _, Token::Own(o, _)) if narrowing => {
             // Narrowing one's own token keeps its pattern and actor.
             if actor.is_some() {
                 return Err(bad_request(
@@ -182,7 +181,7 @@ fn decide(
                 .as_ref()
                 .is_some_and(|w| w.upstream == *v.upstream && w.subject == v.subject);
             if !own {
-                return Err(deny(
+                return Err(Denial::new(
                     ErrorCode::InvalidRequest,
                     Reason::WorkloadMismatch,
                     format!(
@@ -192,7 +191,7 @@ fn decide(
                 ));
             }
             if v.claims.contains_key("act") {
-                return Err(deny(
+                return Err(Denial::new(
                     ErrorCode::InvalidRequest,
                     Reason::InvalidAct,
                     "subject_token: a workload token with act cannot be a workload subject (its sub would not be the actor)",
@@ -243,8 +242,8 @@ fn decide(
             })
         }
         Token::Own(o, _) if pattern == Pattern::Workload => {
-            if o.agent_id != agent.id || o.client_id != agent.client.id {
-                return Err(deny(
+            if !narrowing {
+                return Err(Denial::new(
                     ErrorCode::InvalidRequest,
                     Reason::WorkloadMismatch,
                     format!(
@@ -268,10 +267,9 @@ fn decide(
             })
         }
         Token::Own(o, upstream) => {
-            let narrowing = o.client_id == agent.client.id && o.agent_id == agent.id;
             let downstream = policy.server_of(&o.aud).is_some_and(|s| s.id == agent.id);
             if !narrowing && !downstream {
-                return Err(deny(
+                return Err(Denial::new(
                     ErrorCode::InvalidRequest,
                     Reason::PresenterNotAllowed,
                     format!(
@@ -345,7 +343,7 @@ fn report_only(d: Denial) -> Denial {
 /// user's groups were never checked for real); a report-only agent goes on
 /// reporting, and its token keeps the marker.
 fn subject_waiver(agent: &Agent, waived: &str) -> Result<Waiver, Denial> {
-    let d = deny(
+    let d = Denial::new(
         ErrorCode::InvalidRequest,
         Reason::ReportOnlySubject,
         format!(
@@ -389,7 +387,7 @@ fn check_type(p: &Presented<'_>, param: &str) -> Result<(), Denial> {
         (TokenShape::Id, _, _) => ("an ID token", TOKEN_TYPE_ID_TOKEN),
         (TokenShape::Jwt, true, _) => ("a workload JWT", TOKEN_TYPE_JWT),
         (TokenShape::Jwt, false, _) => {
-            return Err(deny(
+            return Err(Denial::new(
                 ErrorCode::InvalidRequest,
                 Reason::TokenTypeMismatch,
                 format!(
@@ -399,7 +397,7 @@ fn check_type(p: &Presented<'_>, param: &str) -> Result<(), Denial> {
             ));
         }
     };
-    Err(deny(
+    Err(Denial::new(
         ErrorCode::InvalidRequest,
         Reason::TokenTypeMismatch,
         format!(
@@ -448,7 +446,7 @@ fn check_live(
     // The IdP's clock skew may admit a token whose `exp` has just passed;
     // we never mint from it (ours could not outlive it by even a second).
     if exp <= now {
-        return Err(deny(
+        return Err(Denial::new(
             ErrorCode::InvalidRequest,
             Reason::Expired,
             format!(
@@ -461,7 +459,7 @@ fn check_live(
         match revocations.check(t, now) {
             Ok(false) => {}
             Ok(true) => {
-                return Err(deny(
+                return Err(Denial::new(
                     ErrorCode::InvalidRequest,
                     Reason::Revoked,
                     match token {
@@ -474,7 +472,7 @@ fn check_live(
                 ));
             }
             Err(_) => {
-                return Err(deny(
+                return Err(Denial::new(
                     ErrorCode::TemporarilyUnavailable,
                     Reason::RevocationStateStale,
                     "revocation state is not current; try again shortly",
@@ -502,7 +500,7 @@ fn actor_of(agent: &Agent, token: Token<'_>, issuer: &str) -> Result<Actor, Deni
         Token::Own(o, _) => o.act().is_some(),
     };
     if delegated {
-        return Err(deny(
+        return Err(Denial::new(
             ErrorCode::InvalidRequest,
             Reason::InvalidAct,
             "actor_token carries act: an actor that is itself delegated is not accepted",
@@ -533,7 +531,7 @@ fn actor_of(agent: &Agent, token: Token<'_>, issuer: &str) -> Result<Actor, Deni
                 exp: v.expires_at,
             })
         }
-        _ => Err(deny(
+        _ => Err(Denial::new(
             ErrorCode::InvalidRequest,
             Reason::ActorMismatch,
             format!(
@@ -582,7 +580,7 @@ fn check_may_act(
     if sub_ok && iss_ok && client_ok {
         Ok(())
     } else {
-        Err(deny(
+        Err(Denial::new(
             ErrorCode::InvalidRequest,
             Reason::MayActMismatch,
             format!("subject_token's may_act does not name the actor {principal}"),
@@ -595,7 +593,7 @@ fn check_may_act(
 /// its depth; anything else is refused, never dropped.
 fn upstream_act(act: Option<&Value>, max: usize) -> Result<(Option<Value>, usize), Denial> {
     let invalid = |why: &str| {
-        deny(
+        Denial::new(
             ErrorCode::InvalidRequest,
             Reason::InvalidAct,
             format!("subject_token: act {why}"),
@@ -629,7 +627,7 @@ fn upstream_act(act: Option<&Value>, max: usize) -> Result<(Option<Value>, usize
 
 fn check_depth(depth: usize, max: usize) -> Result<(), Denial> {
     if depth > max {
-        return Err(deny(
+        return Err(Denial::new(
             ErrorCode::InvalidRequest,
             Reason::ChainTooDeep,
             format!("the delegation chain would hold {depth} actors; at most {max} are allowed"),
@@ -643,7 +641,7 @@ fn check_depth(depth: usize, max: usize) -> Result<(), Denial> {
 fn lineage(o: &OwnToken, max: usize) -> Result<Vec<Ancestor>, Denial> {
     let n = o.ancestors.len() + 1;
     if n > max {
-        return Err(deny(
+        return Err(Denial::new(
             ErrorCode::InvalidRequest,
             Reason::ChainTooDeep,
             format!("the token would be derived from {n} tokens; at most {max} are allowed"),
@@ -661,7 +659,7 @@ fn within_subject(
     explicit: bool,
 ) -> Result<Vec<String>, Denial> {
     if explicit && let Some(s) = decided.iter().find(|s| !o.scopes.contains(s)) {
-        return Err(deny(
+        return Err(Denial::new(
             ErrorCode::InvalidScope,
             Reason::ScopeExceedsSubject,
             format!("scope {} is not in the subject_token's scope", shown(s)),
@@ -672,7 +670,7 @@ fn within_subject(
         .filter(|s| o.scopes.contains(s))
         .collect();
     if kept.is_empty() {
-        return Err(deny(
+        return Err(Denial::new(
             ErrorCode::InvalidScope,
             Reason::NoScopeGranted,
             "none of the subject_token's scopes can be granted here",
@@ -685,7 +683,8 @@ fn within_subject(
 /// tokens carry the user's upstream (`idp`) but not their groups, so an
 /// agent restricted by group refuses chained tokens (fail closed).
 fn check_chain_population(agent: &Agent, upstream: Option<&str>) -> Result<(), Denial> {
-    let not_allowed = |why: String| deny(ErrorCode::InvalidGrant, Reason::UserNotAllowed, why);
+    let not_allowed =
+        |why: String| Denial::new(ErrorCode::InvalidGrant, Reason::UserNotAllowed, why);
     if !agent.user_groups.is_empty() {
         return Err(not_allowed(format!(
             "the user is in none of agent {}'s user_groups",

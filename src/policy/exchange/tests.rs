@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Map, json};
 
 use super::*;
 use crate::config::{Config, UpstreamKind, UpstreamUse};
+use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
 use crate::upstream::Groups;
+use crate::upstream::TokenShape;
 
 const NOW: UnixTime = 1_000_000;
 const US: &str = "https://sts.example.com";

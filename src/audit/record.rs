@@ -77,6 +77,11 @@ pub struct AuditRecord {
     /// Introspection in `first` mode: further allows of the same token and
     /// caller, summarised.
     pub count: Option<u64>,
+    /// The caller's own `X-Request-Id` (plain, at most 64 characters), for
+    /// correlation only: `request_id` is always ours. Written only when
+    /// present, so records made before it existed keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }

@@ -1,5 +1,8 @@
-//! Per-request context: a request id on every log line and in the
-//! `X-Request-Id` response header, and one line per finished request. Only
+//! Per-request context: a request id of ours on every log line, in the
+//! audit record and in the `X-Request-Id` response header, and one line per
+//! finished request. A caller's own `X-Request-Id` never becomes ours (it
+//! would let a caller forge correlation in the audit trail): a plain one is
+//! kept beside it as `client_request_id`, and not echoed. Only
 //! the path is logged: never the query, headers or body, which may carry
 //! tokens.
 
@@ -19,12 +22,16 @@ use crate::tokens::random_bytes;
 
 const HEADER: &str = "x-request-id";
 
-/// The request's id, in the request extensions for handlers (audit).
+/// The request's id (always ours) and the caller's own, if it sent a
+/// plain one; in the request extensions for handlers (audit).
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId {
+    pub id: String,
+    pub client: Option<String>,
+}
 
-/// An incoming id is kept only if it is short and plain, so it cannot
-/// forge log lines; otherwise we make one.
+/// An incoming id is kept (as the caller's) only if it is short and plain,
+/// so it cannot forge log lines.
 fn accept(incoming: Option<&HeaderValue>) -> Option<String> {
     let s = incoming?.to_str().ok()?;
     let plain = !s.is_empty()
@@ -47,14 +54,19 @@ fn new_id() -> String {
 }
 
 pub async fn request_context(mut req: Request, next: Next) -> Response {
-    let id = accept(req.headers().get(HEADER)).unwrap_or_else(new_id);
+    let id = new_id();
+    let client = accept(req.headers().get(HEADER));
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        client_request_id = client.as_deref(),
         method = %req.method(),
         path = %req.uri().path(),
     );
-    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(RequestId {
+        id: id.clone(),
+        client,
+    });
     let endpoint = super::endpoint_label(req.uri().path());
     let started = Instant::now();
     async move {

@@ -147,7 +147,8 @@ fn trail(
 ) -> crate::audit::AuditRecord {
     crate::audit::AuditRecord {
         event,
-        request_id: request_id.0,
+        request_id: request_id.id,
+        client_request_id: request_id.client,
         client_ip: Some(peer.ip().to_string()),
         ..Default::default()
     }

@@ -184,8 +184,10 @@ pub async fn obo_token(sts: &Sts) -> String {
     s.body["access_token"].as_str().expect("token").to_string()
 }
 
+/// A caller's `X-Request-Id` never becomes ours (it would forge
+/// correlation in the trail): it is kept beside it, and not echoed.
 #[tokio::test]
-async fn an_incoming_request_id_is_the_records_request_id() {
+async fn an_incoming_request_id_is_kept_beside_ours_never_as_ours() {
     let sts = start().await;
     let mut trail = Trail::start(&sts.t.app.store.db).await;
     let mut req = Req::client_credentials(sts.basic("support-bot"));
@@ -201,8 +203,27 @@ async fn an_incoming_request_id_is_the_records_request_id() {
         .await
         .expect("request must reach the test server");
     let s = sent(res).await;
-    assert_eq!((s.status, s.request_id.as_str()), (400, "trace-4711.a_b"));
+    assert_eq!(s.status, 400);
+    assert_ne!(s.request_id, "trace-4711.a_b");
     let stored = trail.one().await;
-    assert_eq!(stored.json["request_id"], "trace-4711.a_b");
+    assert_eq!(stored.json["request_id"], s.request_id.as_str());
+    assert_eq!(stored.json["client_request_id"], "trace-4711.a_b");
     assert_eq!(stored.json["detail"], s.body["error_description"]);
+    assert_chain(std::slice::from_ref(&stored), false);
+
+    // One that is not plain is not kept at all.
+    let res = sts
+        .t
+        .client
+        .post(sts.t.url("/token"))
+        .basic_auth("support-bot", Some(&sts.secret))
+        .header("x-request-id", "forged\"record")
+        .form(&req.form)
+        .send()
+        .await
+        .expect("request must reach the test server");
+    let s = sent(res).await;
+    let stored = trail.one().await;
+    assert_eq!(stored.json["request_id"], s.request_id.as_str());
+    assert!(stored.json.get("client_request_id").is_none());
 }

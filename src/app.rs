@@ -313,18 +313,23 @@ impl App {
         }
     }
 
-    /// Storage reachable and a signing key active.
+    /// Storage reachable and a signing key active. The whole report is for
+    /// the log, `/metrics` and the admin API; `/readyz` answers only its
+    /// `status` (ready, unready, draining).
     pub async fn readiness(&self) -> Readiness {
         let mut checks = serde_json::Map::new();
         let mut ready = true;
-        if self.lifecycle.is_draining() {
+        let draining = self.lifecycle.is_draining();
+        if draining {
             checks.insert(
                 "draining".into(),
                 serde_json::json!({ "status": "error", "detail": "shutting down: finishing in-flight requests" }),
             );
             ready = false;
         }
-        let mut check = |name: &str, result: Result<String, String>| {
+        crate::metrics::ready_check("draining", !draining);
+        let mut check = |name: &'static str, result: Result<String, String>| {
+            crate::metrics::ready_check(name, result.is_ok());
             let v = match result {
                 Ok(detail) => serde_json::json!({ "status": "ok", "detail": detail }),
                 Err(detail) => {
@@ -356,7 +361,9 @@ impl App {
             // Reported, not gating: without Redis each replica carries on
             // with in-process replay checks and rate limits, and
             // revocations still arrive by the database poll.
-            let v = match redis.ping_within(crate::store::REDIS_CALL_TIMEOUT).await {
+            let reachable = redis.ping_within(crate::store::REDIS_CALL_TIMEOUT).await;
+            crate::metrics::ready_check("redis", reachable.is_ok());
+            let v = match reachable {
                 Ok(()) => serde_json::json!({ "status": "ok", "detail": "reachable" }),
                 Err(e) => serde_json::json!({
                     "status": "degraded",
@@ -371,12 +378,44 @@ impl App {
             "upstreams".into(),
             serde_json::Value::Object(self.upstreams.health()),
         );
+        let status = match (ready, draining) {
+            (true, _) => "ready",
+            (false, true) => "draining",
+            (false, false) => "unready",
+        };
+        log_readiness_change(status, &checks);
         Readiness {
             ready,
-            status: if ready { "ready" } else { "unready" },
+            status,
             checks,
         }
     }
+}
+
+/// Log the failing checks when they change (load balancers poll `/readyz`
+/// every few seconds: one line per change, not per poll). The details are
+/// never in the public answer.
+fn log_readiness_change(status: &str, checks: &serde_json::Map<String, serde_json::Value>) {
+    static LAST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+    let failing: Vec<String> = checks
+        .iter()
+        .filter(|(_, v)| v.get("status").and_then(|s| s.as_str()) == Some("error"))
+        .map(|(name, v)| format!("{name}: {}", v["detail"].as_str().unwrap_or_default()))
+        .collect();
+    let summary = failing.join("; ");
+    let mut last = match LAST.lock() {
+        Ok(l) => l,
+        Err(p) => p.into_inner(),
+    };
+    if *last == summary {
+        return;
+    }
+    if summary.is_empty() {
+        tracing::info!("ready again");
+    } else {
+        tracing::warn!(status, failing = %summary, "not ready");
+    }
+    *last = summary;
 }
 
 /// SHA-256 of the admin credential; `None` closes `/admin`.

@@ -81,6 +81,7 @@ pub const AUDIT_COMMIT_FAILURES: &str = "agent_sts_audit_commit_failures_total";
 pub const REVOCATION_LAG: &str = "agent_sts_revocation_propagation_lag_seconds";
 pub const REVOCATION_VIEW_AGE: &str = "agent_sts_revocation_view_age_seconds";
 pub const RELOADS: &str = "agent_sts_config_reloads_total";
+pub const READY_CHECK: &str = "agent_sts_ready_check";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
@@ -126,6 +127,10 @@ fn describe() {
         "Seconds since the revocation view was last confirmed current"
     );
     describe_counter!(RELOADS, "SIGHUP configuration reloads by result");
+    describe_gauge!(
+        READY_CHECK,
+        "Readiness checks as last evaluated (1 ok, 0 failing) by check: draining, database, signing_key, redis"
+    );
 }
 
 pub fn request(endpoint: &'static str, status: u16, elapsed: Duration) {
@@ -226,6 +231,11 @@ pub fn revocation_lag(path: &'static str, seconds: i64) {
 
 pub fn revocation_view_age(seconds: i64) {
     gauge!(REVOCATION_VIEW_AGE).set(seconds.max(0) as f64);
+}
+
+/// `check` is one of readiness's fixed check names.
+pub fn ready_check(check: &'static str, ok: bool) {
+    gauge!(READY_CHECK, "check" => check).set(if ok { 1.0 } else { 0.0 });
 }
 
 pub fn reload(ok: bool) {

@@ -1,5 +1,5 @@
 //! `/admin/revocations`: revoke by jti, subject, agent or client, and list
-//! live revocations. A bearer credential whose SHA-256 is configured in
+//! live revocations; `/admin/audit`, `/admin/health`. A bearer credential whose SHA-256 is configured in
 //! `[admin]`; without it the admin API does not exist (404).
 
 use axum::Json;
@@ -146,6 +146,24 @@ pub async fn list(
         .map(|rows| Json(serde_json::json!({ "revocations": rows })).into_response())
         .map_err(unavailable);
     finish(&app, trail, "done", result).await
+}
+
+/// `GET /admin/health`: the whole readiness report (what `/readyz` only
+/// summarises), for operators.
+pub async fn health(
+    State(app): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let trail = super::trail(Some(Event::Admin), request_id, peer);
+    let mut trail = match authorize(&app, &headers, trail).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    trail.detail = "read the readiness report".into();
+    let report = app.readiness().await;
+    finish(&app, trail, "done", Ok(Json(report).into_response())).await
 }
 
 /// Query parameters of `GET /admin/audit`.

@@ -12,6 +12,9 @@ pub async fn healthz() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }
 
+/// Up or down only: which check failed, and the signing `kid`, upstream
+/// errors and the like, are for the log, `/metrics` and `GET /admin/health`,
+/// not for anyone who can reach the port.
 pub async fn readyz(State(app): State<AppState>) -> Response {
     let report = app.readiness().await;
     let status = if report.ready {
@@ -19,7 +22,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(report)).into_response()
+    (status, Json(serde_json::json!({ "status": report.status }))).into_response()
 }
 
 /// Prometheus text exposition. Gauges sampled at scrape time are set first.

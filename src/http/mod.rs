@@ -95,7 +95,8 @@ fn groups(dev_mode: bool) -> Groups {
         .post("/revoke", revoke::revoke)
         .post("/admin/revocations", admin::create)
         .get("/admin/revocations", admin::list)
-        .get("/admin/audit", admin::audit);
+        .get("/admin/audit", admin::audit)
+        .get("/admin/health", admin::health);
     Groups {
         ops,
         public,

@@ -1,15 +1,30 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (storage
-//! reachable, a signing key active).
+//! `GET /healthz` (the process answers), `GET /readyz` (storage
+//! reachable, a signing key active: up or down only) and
+//! `GET /admin/health` (the same report with every check's detail).
 
 use agent_sts::clock::FrozenClock;
 use agent_sts::tokens::keys;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Options, TEST_REDIS_ENV, TestApp, backend, json_body, spawn_app, spawn_app_with,
+    DEFAULT_POLICY, Options, TEST_REDIS_ENV, TestApp, backend, json_body, sha256_hex,
+    spawn_app_with,
 };
 
 const T0: i64 = 1_900_000_000;
+const ADMIN: &str = "health-admin-credential-0123456789";
+
+/// The default app with the admin API on.
+fn options() -> Options {
+    Options::default().policy(&format!(
+        "{DEFAULT_POLICY}\n[admin]\ncredential_sha256 = \"{}\"\n",
+        sha256_hex(ADMIN.as_bytes())
+    ))
+}
+
+async fn spawn_app() -> TestApp {
+    spawn_app_with(options()).await
+}
 
 /// The storage checks every ready app reports.
 fn storage_checks() -> serde_json::Map<String, Value> {
@@ -29,10 +44,32 @@ fn storage_checks() -> serde_json::Map<String, Value> {
     checks
 }
 
+/// `/readyz`: its status, and the body, which must be the status alone.
+/// Returns (status, the admin report): the details are only there.
 async fn readyz(app: &TestApp) -> (u16, Value) {
     let res = app.get("/readyz").await;
     let status = res.status().as_u16();
-    (status, json_body(res).await)
+    let public = json_body(res).await;
+    let report = admin_health(app).await;
+    assert_eq!(
+        public,
+        json!({"status": report["status"]}),
+        "/readyz says only up or down"
+    );
+    (status, report)
+}
+
+async fn admin_health(app: &TestApp) -> Value {
+    let res = app
+        .client
+        .get(app.url("/admin/health"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("admin health");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    json_body(res).await
 }
 
 #[tokio::test]
@@ -60,7 +97,7 @@ async fn readyz_reports_storage_and_the_signing_key() {
 #[tokio::test]
 async fn readyz_is_unready_before_the_only_key_activates() {
     let clock = FrozenClock::at(T0);
-    let app = spawn_app_with(Options::default().clock(clock.clone())).await;
+    let app = spawn_app_with(options().clock(clock.clone())).await;
     clock.set(T0 - 1);
     let mut checks = storage_checks();
     checks.insert(
@@ -84,7 +121,7 @@ async fn readyz_is_unready_before_the_only_key_activates() {
 #[tokio::test]
 async fn readyz_is_unready_when_only_a_retired_key_is_left() {
     let clock = FrozenClock::at(T0);
-    let app = spawn_app_with(Options::default().clock(clock.clone())).await;
+    let app = spawn_app_with(options().clock(clock.clone())).await;
     // An emergency rotation (lead 0): the old key retires at once.
     let new = keys::rotate(&app.keys_dir, None, 0, T0).unwrap().kid;
     app.app.reload_keys().unwrap();
@@ -103,4 +140,54 @@ async fn readyz_is_unready_when_only_a_retired_key_is_left() {
     assert_eq!(body["status"], "unready");
     assert_eq!(body["checks"]["signing_key"]["status"], "error");
     assert_eq!(body["checks"]["database"]["status"], "ok");
+}
+
+/// Anyone who can reach the port learns up or down, never the signing
+/// `kid`, storage errors or upstream key state; the admin API needs its
+/// credential and records the read.
+#[tokio::test]
+async fn details_need_the_admin_credential() {
+    let app = spawn_app().await;
+    let res = app.get("/readyz").await;
+    let body = res.text().await.unwrap();
+    assert_eq!(body, r#"{"status":"ready"}"#);
+    assert!(!body.contains(&app.kid));
+    let res = app.get("/admin/health").await;
+    assert_eq!(res.status(), 401);
+    let res = app
+        .client
+        .get(app.url("/admin/health"))
+        .bearer_auth("not-the-credential")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let report = admin_health(&app).await;
+    assert_eq!(
+        report["checks"]["signing_key"]["detail"],
+        format!("ES256 {}", app.kid)
+    );
+    let records = app
+        .app
+        .store
+        .db
+        .audit_query(&agent_sts::store::AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let details: Vec<String> = records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.record).unwrap()["detail"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        details.contains(&"read the readiness report".to_string()),
+        "{details:?}"
+    );
 }

@@ -376,11 +376,7 @@ async fn shutdown_drains_first_then_finishes_in_flight_requests_and_flushes_the_
     let res = fx.t.get("/readyz").await;
     assert_eq!(res.status().as_u16(), 503);
     let report: Value = res.json().await.unwrap();
-    assert_eq!(report["status"], "unready");
-    assert_eq!(
-        report["checks"]["draining"],
-        json!({"status": "error", "detail": "shutting down: finishing in-flight requests"})
-    );
+    assert_eq!(report, json!({"status": "draining"}));
     assert_eq!(cc(&fx, &fx.t, "triage-host").await.0, 200);
     // The request in flight when the listener closes still completes ...
     let (status, body) = held.await.unwrap();

@@ -186,7 +186,7 @@ fn access_claims(iss: &str, aud: &str, now: UnixTime) -> AccessClaims {
         aud: aud.to_string(),
         exp: now + 600,
         iat: now,
-        jti: random_id(),
+        jti: random_id().expect("the system RNG"),
         client_id: "support-bot".into(),
         scope: "zendesk:tickets:read zendesk:tickets:write postgres:support_db:read slack:channels:read"
             .into(),
@@ -312,7 +312,7 @@ fn audit_seal(c: &mut Criterion) {
     // Entra user. `count` stays empty: it is for introspection summaries.
     let mut record = AuditRecord {
         time: rfc3339(now),
-        request_id: random_id(),
+        request_id: random_id().expect("the system RNG"),
         event: Some(Event::Token),
         decision: Some(Decision::Allow),
         reason: "granted".into(),
@@ -329,12 +329,12 @@ fn audit_seal(c: &mut Criterion) {
         scopes_requested: Some(requested.clone()),
         scopes_required: Some(required),
         scopes_granted: Some(requested),
-        jti: Some(random_id()),
+        jti: Some(random_id().expect("the system RNG")),
         expires_at: Some(now + 600),
         client_ip: Some("10.42.7.19".into()),
         ..AuditRecord::default()
     };
-    let chain = format!("{}.1", random_id());
+    let chain = format!("{}.1", random_id().expect("the system RNG"));
     let mut seq = 0i64;
     let mut prev = agent_sts::audit::record::GENESIS.to_string();
 

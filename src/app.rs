@@ -42,6 +42,8 @@ pub enum StartError {
     Listen { addr: String, cause: std::io::Error },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Random(#[from] crate::tokens::RandomUnavailable),
 }
 
 #[derive(Debug)]
@@ -78,6 +80,8 @@ pub struct App {
     pub limits: RateLimits,
     /// Draining for shutdown: `/readyz` answers 503.
     pub lifecycle: Arc<Lifecycle>,
+    /// Where minted tokens' `jti`s come from (with a fault switch for tests).
+    pub randomness: Arc<crate::tokens::Randomness>,
 }
 
 /// Process state shared by every configuration generation.
@@ -146,7 +150,7 @@ impl App {
             UpstreamRegistry::new(&config.upstreams, &config.outbound, Arc::clone(&clock))
                 .map_err(StartError::Config)?;
         let store = Store::connect(&db_url, redis_url.as_ref()).await?;
-        let replica_id = random_id();
+        let replica_id = random_id()?;
         store
             .db
             .register_replica(&replica_id, env!("CARGO_PKG_VERSION"), now)
@@ -166,7 +170,7 @@ impl App {
         let token_endpoint = format!("{}/token", config.issuer);
         let introspection_endpoint = format!("{}/introspect", config.issuer);
         let revocation_endpoint = format!("{}/revoke", config.issuer);
-        let deployment = store.db.deployment_id(&random_id()).await?;
+        let deployment = store.db.deployment_id(&random_id()?).await?;
         let audit = Arc::new(Audit::start(store.db.clone(), &replica_id, &config.audit));
         let revocations = Arc::new(Revocations::new(
             store.clone(),
@@ -200,6 +204,7 @@ impl App {
             replica_id,
             limits,
             lifecycle,
+            randomness: Arc::new(crate::tokens::Randomness::default()),
         }))
     }
 
@@ -258,6 +263,7 @@ impl App {
             replica_id: self.replica_id.clone(),
             limits,
             lifecycle: Arc::clone(&self.lifecycle),
+            randomness: Arc::clone(&self.randomness),
         }))
     }
 

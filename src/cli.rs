@@ -537,7 +537,7 @@ async fn revoke(
         .map_err(|e| CliError::Start(e.into()))?;
     let deployment = store
         .db
-        .deployment_id(&crate::tokens::random_id())
+        .deployment_id(&crate::tokens::random_id().map_err(|e| CliError::Start(e.into()))?)
         .await
         .map_err(|e| CliError::Start(e.into()))?;
     let cover = crate::revocation::cover_seconds(&config);

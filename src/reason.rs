@@ -115,6 +115,9 @@ pub enum Reason {
     RevocationStateStale,
     /// The audit record could not be made durable, so the decision does not stand.
     AuditUnavailable,
+    /// The system random number generator failed: no `jti` could be drawn,
+    /// so nothing was issued.
+    RandomUnavailable,
     /// Over a rate limit (per source IP, per agent, per introspecting caller): 429.
     RateLimited,
 }
@@ -170,6 +173,7 @@ impl Reason {
         Self::InvalidAct,
         Self::RevocationStateStale,
         Self::AuditUnavailable,
+        Self::RandomUnavailable,
         Self::RateLimited,
     ];
 
@@ -224,6 +228,7 @@ impl Reason {
             Self::InvalidAct => "invalid_act",
             Self::RevocationStateStale => "revocation_state_stale",
             Self::AuditUnavailable => "audit_unavailable",
+            Self::RandomUnavailable => "random_unavailable",
             Self::RateLimited => "rate_limited",
         }
     }

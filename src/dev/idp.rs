@@ -115,10 +115,11 @@ impl DevIdp {
             .filter(|g| !g.is_empty())
             .collect();
         let iss = self.issuer(req.kind);
+        let unique = random_id().map_err(|e| e.to_string())?;
         let mut claims = match req.kind {
             Shape::Okta => json!({
                 "ver": 1,
-                "jti": format!("AT.{}", random_id()),
+                "jti": format!("AT.{unique}"),
                 "iss": iss,
                 "aud": req.aud.as_deref().unwrap_or(DEV_AUDIENCE),
                 "iat": now, "exp": now + ttl, "auth_time": now,
@@ -140,7 +141,7 @@ impl DevIdp {
                 "scp": "access_as_user",
                 "sub": stable_hex(&format!("pairwise:{sub}"))[..43].to_string(),
                 "tid": DEV_TENANT,
-                "uti": random_id(),
+                "uti": unique,
                 "ver": "2.0",
                 "groups": groups,
             }),

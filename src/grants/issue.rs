@@ -10,7 +10,7 @@ use crate::policy::{Agent, Denial, pattern_name};
 use crate::reason::Reason;
 use crate::revocation::Ancestor;
 use crate::tokens::own::{AccessClaims, TYP_AT_JWT, derived_from, report_only_marker};
-use crate::tokens::{random_id, sign_jwt};
+use crate::tokens::sign_jwt;
 
 pub struct Issued {
     pub token: String,
@@ -63,13 +63,23 @@ pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
     if !g.ancestors.is_empty() {
         agent["derived_from"] = derived_from(&g.ancestors);
     }
+    // A failed draw fails closed: a predictable jti would make revocation
+    // by jti and replay bookkeeping guessable.
+    let jti = app.randomness.id().map_err(|e| {
+        tracing::error!(error = %e, "no token issued: the random number generator failed");
+        Denial::new(
+            ErrorCode::TemporarilyUnavailable,
+            Reason::RandomUnavailable,
+            "no token can be issued now; try again",
+        )
+    })?;
     let claims = AccessClaims {
         iss: app.config.issuer.clone(),
         sub: g.sub,
         aud: g.target.to_string(),
         exp,
         iat: now,
-        jti: random_id(),
+        jti,
         client_id: g.agent.client.id.clone(),
         scope: g.scopes.join(" "),
         act: g.act,

@@ -45,7 +45,16 @@ fn accept(incoming: Option<&HeaderValue>) -> Option<String> {
 /// counter, as 22 base64url characters. Unique across replicas (the prefix)
 /// without a system call per request; an id correlates, it guards nothing.
 fn new_id() -> String {
-    static PREFIX: LazyLock<[u8; 8]> = LazyLock::new(random_bytes);
+    // Ids only correlate: if the RNG fails, the start time still makes the
+    // prefix distinct per process (minting fails closed on its own draw).
+    static PREFIX: LazyLock<[u8; 8]> = LazyLock::new(|| {
+        random_bytes().unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            nanos.to_be_bytes()
+        })
+    });
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&*PREFIX);

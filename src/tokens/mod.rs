@@ -26,21 +26,48 @@ pub fn sign_jwt(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<
     Ok(out)
 }
 
-/// `N` bytes from the system RNG.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+/// The system random number generator failed: nothing that needs an
+/// unguessable value (a `jti`, a key) may be made, so callers fail closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the system random number generator failed")]
+pub struct RandomUnavailable;
+
+/// `N` bytes from the system RNG, never zeros passed off as random.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; N];
-    // The system RNG failing is not recoverable; say so loudly rather than
-    // pass zeros off silently.
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        tracing::error!("system random number generator failed");
-    }
-    bytes
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| RandomUnavailable)?;
+    Ok(bytes)
 }
 
 /// 128 random bits, base64url: for `jti`s and other unguessable ids.
-pub fn random_id() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+pub fn random_id() -> Result<String, RandomUnavailable> {
+    random_bytes::<16>().map(|b| URL_SAFE_NO_PAD.encode(b))
+}
+
+/// Where minting draws its `jti`s: the system RNG, behind a fault switch
+/// that tests turn on (as they cut storage with the fault proxy) to prove
+/// that a failed draw issues nothing.
+#[derive(Debug, Default)]
+pub struct Randomness {
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Randomness {
+    pub fn id(&self) -> Result<String, RandomUnavailable> {
+        if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(RandomUnavailable);
+        }
+        random_id()
+    }
+
+    /// Fault injection: every draw fails while `failing` is set.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -72,8 +99,23 @@ mod tests {
 
     #[test]
     fn random_ids_are_128_bits_and_distinct() {
-        let a = random_id();
+        let a = random_id().unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 16);
-        assert_ne!(a, random_id());
+        assert_ne!(a, random_id().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod randomness_tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_draw_is_an_error_never_a_value() {
+        let r = Randomness::default();
+        assert!(r.id().is_ok());
+        r.set_failing(true);
+        assert_eq!(r.id(), Err(RandomUnavailable));
+        r.set_failing(false);
+        assert!(r.id().is_ok());
     }
 }

@@ -74,3 +74,41 @@ async fn without_the_database_nothing_is_issued_and_nothing_is_lost() {
     let report = verify(db).await.expect("verify");
     assert_eq!((report.records, report.chains, report.broken), (3, 2, None));
 }
+
+/// A failed draw from the random number generator issues nothing (a
+/// predictable `jti` would make revocation by jti guessable): 503, no
+/// token, the refusal recorded with its own reason; the next draw works.
+#[tokio::test]
+async fn a_failed_random_draw_issues_nothing() {
+    let sts = start().await;
+    let mut trail = super::Trail::start(&sts.t.app.store.db).await;
+    sts.t.app.randomness.set_failing(true);
+    for req in [
+        Req::client_credentials(sts.basic("support-bot")),
+        Req::exchange(sts.basic("support-bot"), &sts.user(ALICE, ALICE_GROUPS)),
+    ] {
+        let s = send(&sts, &req).await;
+        assert_eq!(s.status, 503);
+        assert_eq!(
+            s.body,
+            json!({"error": "temporarily_unavailable", "error_description": "no token can be issued now; try again"})
+        );
+        let record = trail.one().await;
+        assert_eq!(
+            (
+                &record.json["decision"],
+                &record.json["reason"],
+                &record.json["jti"],
+                &record.json["scopes_granted"]
+            ),
+            (
+                &json!("deny"),
+                &json!("random_unavailable"),
+                &json!(null),
+                &json!(null)
+            )
+        );
+    }
+    sts.t.app.randomness.set_failing(false);
+    granted(&sts, &Req::client_credentials(sts.basic("support-bot"))).await;
+}

@@ -1,5 +1,6 @@
-//! Outbound HTTP to identity providers: bounded time, bounded size, no
-//! redirects (a redirect could lead key fetching to another host).
+//! Outbound HTTP to identity providers and clients' `jwks_uri`: bounded
+//! time, bounded size (counted while reading, not after), no redirects (a
+//! redirect could lead key fetching to another host).
 
 use std::time::Duration;
 
@@ -46,15 +47,23 @@ pub async fn read_json(resp: reqwest::Response) -> Result<Fetched, String> {
         .get(reqwest::header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_max_age);
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("reading the answer failed: {e}"))?;
-    if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!("document larger than {MAX_DOCUMENT_BYTES} bytes"));
-    }
+    let bytes = read_capped(resp, MAX_DOCUMENT_BYTES).await?;
     let body = serde_json::from_slice(&bytes).map_err(|_| "the answer is not JSON".to_string())?;
     Ok(Fetched { body, max_age })
+}
+
+/// The body, read chunk by chunk and dropped as soon as it passes `cap`:
+/// an answer that never ends (chunked, no length) costs at most `cap`
+/// bytes of memory, never what the other side chooses to send.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("document larger than {cap} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 pub async fn get_json(client: &reqwest::Client, url: &str) -> Result<Fetched, String> {

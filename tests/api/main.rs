@@ -13,6 +13,7 @@ mod fault_proxy;
 mod faults;
 mod health;
 mod helpers;
+mod hostile;
 mod introspect;
 mod keys;
 mod limits;

@@ -82,6 +82,7 @@ pub const REVOCATION_LAG: &str = "agent_sts_revocation_propagation_lag_seconds";
 pub const REVOCATION_VIEW_AGE: &str = "agent_sts_revocation_view_age_seconds";
 pub const RELOADS: &str = "agent_sts_config_reloads_total";
 pub const READY_CHECK: &str = "agent_sts_ready_check";
+pub const DISCOVERY_REFUSED: &str = "agent_sts_upstream_discovery_refused_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
@@ -127,6 +128,10 @@ fn describe() {
         "Seconds since the revocation view was last confirmed current"
     );
     describe_counter!(RELOADS, "SIGHUP configuration reloads by result");
+    describe_counter!(
+        DISCOVERY_REFUSED,
+        "URLs from an upstream's discovery document refused (URL rules, credentials off the issuer's origin)"
+    );
     describe_gauge!(
         READY_CHECK,
         "Readiness checks as last evaluated (1 ok, 0 failing) by check: draining, database, signing_key, redis"
@@ -231,6 +236,11 @@ pub fn revocation_lag(path: &'static str, seconds: i64) {
 
 pub fn revocation_view_age(seconds: i64) {
     gauge!(REVOCATION_VIEW_AGE).set(seconds.max(0) as f64);
+}
+
+/// `upstream` is a configured upstream's name (bounded by the config).
+pub fn discovery_refused(upstream: &str) {
+    counter!(DISCOVERY_REFUSED, "upstream" => upstream.to_string()).increment(1);
 }
 
 /// `check` is one of readiness's fixed check names.

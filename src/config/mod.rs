@@ -16,7 +16,7 @@ pub use limits::*;
 pub use secret::{SecretSource, SecretString};
 pub use span::Span;
 pub use types::*;
-pub use validate::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, check_scope};
+pub use validate::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, check_public_url, check_scope};
 
 /// One thing wrong with a configuration, at a field path such as
 /// `agents[2].required_scopes[0]`.

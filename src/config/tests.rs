@@ -437,3 +437,13 @@ fn refuses_serves_of_an_undeclared_or_already_served_resource() {
         "a downstream actor mints obo or hybrid tokens: add one of those patterns",
     );
 }
+
+#[test]
+fn refuses_a_url_with_a_user_or_password() {
+    refuses(
+        "jwks_uri = \"https://kubernetes.default.svc.cluster.local/openid/v1/jwks\"",
+        "jwks_uri = \"https://reader:hunter2@kubernetes.default.svc.cluster.local/openid/v1/jwks\"",
+        "upstreams[2].jwks_uri",
+        "\"https://kubernetes.default.svc.cluster.local/openid/v1/jwks\" must not carry a user or password",
+    );
+}

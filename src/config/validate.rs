@@ -84,9 +84,17 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     e.0
 }
 
-/// `https://…`, or `http://` on a loopback host (local tests, the dev IdP).
-fn check_public_url(s: &str) -> Result<Url, String> {
+/// `https://…`, or `http://` on a loopback host (local tests, the dev IdP);
+/// no user or password in it. The same rules hold for URLs an IdP's
+/// discovery document names (`upstream::jwks_cache`).
+pub fn check_public_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|err| format!("\"{s}\" is not a URL: {err}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "\"{}\" must not carry a user or password",
+            shown_url(&url)
+        ));
+    }
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match url.scheme() {
         "https" => {}
@@ -101,6 +109,14 @@ fn check_public_url(s: &str) -> Result<Url, String> {
         return Err(format!("\"{s}\" must not have a query or fragment"));
     }
     Ok(url)
+}
+
+/// A URL for messages, without its user and password.
+fn shown_url(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
 }
 
 fn is_name(s: &str) -> bool {

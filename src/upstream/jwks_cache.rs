@@ -272,12 +272,16 @@ impl KeyCache {
                 let jwks = doc
                     .get("jwks_uri")
                     .and_then(Value::as_str)
-                    .ok_or("discovery has no jwks_uri")?
+                    .ok_or("discovery has no jwks_uri")?;
+                // What discovery names obeys the rules a configured URL
+                // does; a refusal keeps the keys already cached.
+                let jwks = crate::config::check_public_url(jwks)
+                    .map_err(|m| self.refused_discovery(format!("discovery's jwks_uri {m}")))?
                     .to_string();
                 let intro = doc
                     .get("introspection_endpoint")
                     .and_then(Value::as_str)
-                    .map(str::to_string);
+                    .and_then(|e| self.credentials_endpoint(e, expected_issuer));
                 (jwks, intro)
             }
         };
@@ -286,6 +290,40 @@ impl KeyCache {
             .map_err(|e| format!("JWKS {e}"))?;
         let keys = self.build_keys(&fetched.body)?;
         Ok((keys, fetched.max_age, introspection))
+    }
+
+    /// Count and log a discovered URL we refuse to use; the message.
+    fn refused_discovery(&self, message: String) -> String {
+        tracing::warn!(
+            upstream = self.metric_label.as_deref().unwrap_or(""),
+            "refused a URL from the IdP's discovery document: {message}"
+        );
+        if let Some(upstream) = &self.metric_label {
+            crate::metrics::discovery_refused(upstream);
+        }
+        message
+    }
+
+    /// Discovery's `introspection_endpoint` is where our client secret and
+    /// users' tokens would be sent: only when it obeys the URL rules and is
+    /// on the issuer's own origin (otherwise configure it by hand).
+    fn credentials_endpoint(&self, endpoint: &str, issuer: &str) -> Option<String> {
+        let origin = |u: &url::Url| u.origin();
+        let checked =
+            crate::config::check_public_url(endpoint).and_then(|e| match url::Url::parse(issuer) {
+                Ok(i) if origin(&i) == origin(&e) => Ok(e),
+                _ => Err(format!(
+                    "\"{e}\" is not on the issuer's origin, and credentials go only there \
+                     (set introspection.endpoint to use it)"
+                )),
+            });
+        match checked {
+            Ok(e) => Some(e.to_string()),
+            Err(m) => {
+                self.refused_discovery(format!("discovery's introspection_endpoint {m}"));
+                None
+            }
+        }
     }
 
     fn build_keys(&self, jwks: &Value) -> Result<HashMap<String, Arc<CachedKey>>, String> {

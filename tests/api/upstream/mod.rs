@@ -2,6 +2,7 @@
 //! every refusal with its reason code, key rotation and outages,
 //! back-channel introspection, workload issuers, and a mutation fuzz.
 
+mod discovered;
 mod fuzz;
 mod introspection;
 mod keys;

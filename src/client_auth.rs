@@ -247,23 +247,7 @@ async fn verify_assertion<'p>(
             audience.issuer, audience.endpoint
         )));
     }
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| bad("no exp".into()))?;
-    if now >= exp + SKEW {
-        return Err(bad("expired".into()));
-    }
-    if exp > now + MAX_ASSERTION_AHEAD + SKEW {
-        return Err(bad("exp is more than 5 minutes ahead".into()));
-    }
-    if claims
-        .get("nbf")
-        .and_then(Value::as_i64)
-        .is_some_and(|nbf| nbf > now + SKEW)
-    {
-        return Err(bad("not yet valid".into()));
-    }
+    let exp = assertion_times(claims, now).map_err(bad)?;
     let jti = text("jti")
         .filter(|j| !j.is_empty())
         .ok_or_else(|| bad("no jti".into()))?;
@@ -285,6 +269,35 @@ async fn verify_assertion<'p>(
     Ok(client)
 }
 
+/// RFC 7523 §3 times, from the caller's claims: `exp` a whole number, not
+/// passed and at most 5 minutes ahead; `nbf` and `iat`, when present, whole
+/// numbers not in the future (beyond the skew). Every comparison is made
+/// against our own clock with values already bounded, so no arithmetic
+/// on an attacker's number can overflow. Returns `exp`.
+fn assertion_times(claims: &serde_json::Map<String, Value>, now: UnixTime) -> Result<i64, String> {
+    let time = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("{name} is not a whole-second NumericDate")),
+    };
+    let exp = time("exp")?.ok_or("no exp")?;
+    if exp <= now - SKEW {
+        return Err("expired".into());
+    }
+    if exp > now + MAX_ASSERTION_AHEAD + SKEW {
+        return Err("exp is more than 5 minutes ahead".into());
+    }
+    if time("nbf")?.is_some_and(|nbf| nbf > now + SKEW) {
+        return Err("not yet valid".into());
+    }
+    if time("iat")?.is_some_and(|iat| iat > now + SKEW) {
+        return Err("iat is in the future".into());
+    }
+    Ok(exp)
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -298,6 +311,79 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const NOW: UnixTime = 1_800_000_000;
+
+    fn times(v: serde_json::Value) -> Result<i64, String> {
+        assertion_times(v.as_object().unwrap(), NOW)
+    }
+
+    #[test]
+    fn assertion_times_table() {
+        use serde_json::json;
+        let ok = |exp: i64| Ok::<i64, String>(exp);
+        assert_eq!(times(json!({"exp": NOW + 60})), ok(NOW + 60));
+        assert_eq!(
+            times(json!({"exp": NOW + 60, "iat": NOW + SKEW})),
+            ok(NOW + 60)
+        );
+        for (claims, why) in [
+            (json!({}), "no exp"),
+            (json!({"exp": NOW - SKEW}), "expired"),
+            (json!({"exp": i64::MIN}), "expired"),
+            (json!({"exp": i64::MAX}), "exp is more than 5 minutes ahead"),
+            (
+                json!({"exp": NOW + 60, "iat": NOW + SKEW + 1}),
+                "iat is in the future",
+            ),
+            (
+                json!({"exp": NOW + 60, "iat": NOW + 86_400}),
+                "iat is in the future",
+            ),
+            (json!({"exp": NOW + 60, "nbf": i64::MAX}), "not yet valid"),
+            (
+                json!({"exp": "1800000060"}),
+                "exp is not a whole-second NumericDate",
+            ),
+            (
+                json!({"exp": 1.8e9}),
+                "exp is not a whole-second NumericDate",
+            ),
+            (
+                json!({"exp": NOW + 60, "iat": 1e308}),
+                "iat is not a whole-second NumericDate",
+            ),
+        ] {
+            assert_eq!(times(claims.clone()), Err(why.to_string()), "{claims}");
+        }
+    }
+
+    /// Any number or non-number in any time claim: an answer, never a panic
+    /// (this runs in debug builds, where overflow panics).
+    fn any_time() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<i64>().prop_map(serde_json::Value::from),
+            prop::sample::select(vec![i64::MIN, i64::MAX, -1, 0, NOW, NOW + SKEW + 1])
+                .prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            Just(serde_json::Value::Bool(true)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn extreme_assertion_times_never_panic(exp in any_time(), nbf in any_time(), iat in any_time()) {
+            let claims = serde_json::json!({"exp": exp, "nbf": nbf, "iat": iat});
+            if let Ok(e) = times(claims) {
+                prop_assert!(e > NOW - SKEW && e <= NOW + MAX_ASSERTION_AHEAD + SKEW);
+            }
+        }
+    }
 
     #[test]
     fn hex_round_trip() {

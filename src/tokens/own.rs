@@ -224,7 +224,7 @@ pub fn verify_own_parsed(
     if now >= exp {
         return Err(Refusal::new(
             Reason::Expired,
-            format!("the token expired {}s ago", now - exp),
+            format!("the token expired {}s ago", now.saturating_sub(exp)),
         ));
     }
     let text = |name: &str| c.get(name).and_then(Value::as_str).map(str::to_string);
@@ -326,6 +326,48 @@ mod tests {
         assert_eq!(own.scopes, ["a:b", "c:d"]);
         assert_eq!(own.chain_depth(), 2);
         assert_eq!(own.claims["nbf"], 1_000);
+    }
+
+    /// Signed by our own key, so only a stolen key could send these; still,
+    /// in a debug build no claim value may panic the verifier.
+    #[test]
+    fn extreme_times_in_our_own_tokens_never_panic() {
+        use proptest::prelude::*;
+        let ring = ring();
+        let key = ring.signer(1_000).unwrap();
+        let strategy = (
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                prop::sample::select(vec![i64::MIN, i64::MAX, -1, 0]).prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                ".{0,8}".prop_map(Value::from),
+            ],
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                prop::sample::select(vec![i64::MIN, i64::MAX]).prop_map(Value::from),
+                Just(Value::Null),
+            ],
+        );
+        let mut runner =
+            proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(64));
+        runner
+            .run(&strategy, |(exp, iat)| {
+                let mut c = claims(2_000, None).to_json();
+                c["exp"] = exp;
+                c["iat"] = iat;
+                let token = sign_jwt(key, TYP_AT_JWT, &c).unwrap();
+                match verify_own(&ring, ISS, &token, 1_500) {
+                    Ok(o) => prop_assert!(o.exp > 1_500),
+                    Err(r) => prop_assert!(matches!(
+                        r.reason,
+                        Reason::Expired | Reason::InvalidOwnToken
+                    )),
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

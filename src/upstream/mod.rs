@@ -19,6 +19,7 @@ mod introspection;
 pub(crate) mod jwks_cache;
 pub mod jws;
 mod profile;
+mod times;
 
 use std::sync::Arc;
 
@@ -179,19 +180,6 @@ impl std::fmt::Debug for UpstreamRegistry {
     }
 }
 
-fn claim_time(c: &Map<String, Value>, name: &str) -> Result<Option<UnixTime>, Refusal> {
-    match c.get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .or_else(|| v.as_f64().map(|f| f.floor() as i64))
-            .map(Some)
-            .ok_or_else(|| {
-                Refusal::new(Reason::MissingClaim, format!("{name} is not a NumericDate"))
-            }),
-    }
-}
-
 impl UpstreamRegistry {
     pub fn new(
         configs: &[UpstreamConfig],
@@ -291,7 +279,7 @@ impl UpstreamRegistry {
                     .map_err(|_| {
                         Refusal::new(Reason::BadSignature, "the signature does not verify")
                     })?;
-                if let Ok(Some(exp)) = claim_time(&jws.claims, "exp") {
+                if let Ok(Some(exp)) = times::claim_time(&jws.claims, "exp") {
                     up.signatures.put(digest, exp, key, now);
                 }
             }
@@ -301,7 +289,7 @@ impl UpstreamRegistry {
             check_tenant(up, t, &claims)?;
         }
         check_audience(up, &claims)?;
-        let (iat, issued_by, exp) = check_times(up, &claims, now)?;
+        let (iat, issued_by, exp) = times::check_times(&up.config, &claims, now)?;
         for (name, want) in &up.config.required_claims {
             if claims.get(name).and_then(Value::as_str) != Some(want.as_str()) {
                 return Err(Refusal::new(
@@ -424,72 +412,4 @@ fn check_audience(up: &Upstream, claims: &Map<String, Value>) -> Result<(), Refu
             format!("aud is not one of {}", up.config.audiences.join(", ")),
         ))
     }
-}
-
-/// `exp` (required), `nbf`, `iat` with the upstream's skew, and max age.
-/// Returns (`iat`, the issue time to hold revocations against, `exp`).
-fn check_times(
-    up: &Upstream,
-    c: &Map<String, Value>,
-    now: UnixTime,
-) -> Result<(Option<UnixTime>, UnixTime, UnixTime), Refusal> {
-    let skew = up.config.clock_skew.as_secs() as i64;
-    let max_age = up.config.max_token_age();
-    let exp = claim_time(c, "exp")?
-        .ok_or_else(|| Refusal::new(Reason::MissingClaim, "the token has no exp claim"))?;
-    if now >= exp.saturating_add(skew) {
-        return Err(Refusal::new(
-            Reason::Expired,
-            format!("the token expired {}s ago", now.saturating_sub(exp)),
-        ));
-    }
-    if let Some(nbf) = claim_time(c, "nbf")?
-        && now + skew < nbf
-    {
-        return Err(Refusal::new(
-            Reason::NotYetValid,
-            format!(
-                "the token is not valid for another {}s",
-                nbf.saturating_sub(now)
-            ),
-        ));
-    }
-    let iat = claim_time(c, "iat")?;
-    let issued_by = match iat {
-        Some(iat) if now + skew < iat => {
-            return Err(Refusal::new(
-                Reason::NotYetValid,
-                format!(
-                    "the token was issued {}s in the future",
-                    iat.saturating_sub(now)
-                ),
-            ));
-        }
-        Some(iat) => iat,
-        // Without `iat` the token is taken as issued as early as it could
-        // have been, never as new: a revocation made since covers it.
-        None => {
-            let earliest = exp.saturating_sub(max_age.as_secs() as i64);
-            if earliest > now + skew {
-                return Err(Refusal::new(
-                    Reason::MissingClaim,
-                    format!(
-                        "the token has no iat claim and expires more than max_token_age ({max_age}) from now: \
-                         when it was issued cannot be bounded"
-                    ),
-                ));
-            }
-            earliest
-        }
-    };
-    if now.saturating_sub(issued_by) > max_age.as_secs() as i64 {
-        return Err(Refusal::new(
-            Reason::TokenTooOld,
-            format!(
-                "the token was issued {}s ago; at most {max_age} is accepted",
-                now.saturating_sub(issued_by)
-            ),
-        ));
-    }
-    Ok((iat, issued_by, exp))
 }

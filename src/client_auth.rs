@@ -23,7 +23,7 @@ const MAX_ASSERTION_AHEAD: i64 = 5 * 60;
 const SKEW: i64 = 60;
 
 /// The credentials a request presented, as the form layer found them.
-#[derive(Debug)]
+/// Its `Debug` names the method and client, never the secret or assertion.
 pub enum Presented {
     None,
     Secret {
@@ -35,6 +35,43 @@ pub enum Presented {
         client_id: Option<String>,
         assertion: String,
     },
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("Presented::None"),
+            Self::Secret {
+                client_id, method, ..
+            } => f
+                .debug_struct("Presented::Secret")
+                .field("client_id", client_id)
+                .field("method", method)
+                .finish_non_exhaustive(),
+            Self::Assertion { client_id, .. } => f
+                .debug_struct("Presented::Assertion")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Presented {
+    /// The client id these credentials claim, unverified: the `client_id`
+    /// sent, else an assertion's `iss` read without checking its signature.
+    /// For the audit record of a failed authentication only.
+    pub fn claimed(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::Secret { client_id, .. } => Some(client_id.clone()),
+            Self::Assertion {
+                client_id: Some(c), ..
+            } => Some(c.clone()),
+            Self::Assertion { assertion, .. } => jws::parse(assertion)
+                .ok()
+                .and_then(|j| j.claims.get("iss")?.as_str().map(str::to_string)),
+        }
+    }
 }
 
 /// Keys of the `private_key_jwt` clients, one cache each, built at start.

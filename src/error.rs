@@ -111,12 +111,15 @@ impl std::error::Error for OAuthError {}
 /// an audit record: never something that looks like a token (a client that
 /// puts a token in the wrong parameter must not see it logged), never long.
 pub fn shown(value: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 100;
-    let token_like = value.starts_with("eyJ") && value.matches('.').count() >= 2;
-    if token_like {
+    shown_within(value, 100)
+}
+
+/// [`shown`] with a bound of `max` bytes (the audit record's fields).
+pub fn shown_within(value: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if looks_like_a_token(value) {
         "[withheld: it looks like a token]".into()
-    } else if value.len() > MAX {
-        let mut end = MAX;
+    } else if value.len() > max {
+        let mut end = max;
         while !value.is_char_boundary(end) {
             end -= 1;
         }
@@ -126,8 +129,33 @@ pub fn shown(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Anywhere in `value`, a JWS or JWE compact serialisation: `eyJ` (a
+/// base64url JSON header) followed by base64url text with two dots or more.
+fn looks_like_a_token(value: &str) -> bool {
+    let b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    value.match_indices("eyJ").any(|(at, _)| {
+        value[at..]
+            .chars()
+            .take_while(|c| b64(*c))
+            .filter(|c| *c == '.')
+            .count()
+            >= 2
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_token_anywhere_in_a_value_is_withheld() {
+        for v in [
+            "https://mcp.example.com/?t=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln",
+            "Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln",
+        ] {
+            assert_eq!(super::shown(v), "[withheld: it looks like a token]");
+        }
+        assert_eq!(super::shown("eyJ.not"), "eyJ.not");
+    }
+
     #[test]
     fn shown_withholds_tokens_and_cuts_long_values() {
         assert_eq!(shown("zendesk:tickets:read"), "zendesk:tickets:read");

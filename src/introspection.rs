@@ -189,6 +189,7 @@ pub async fn answer(
 ) -> Answer {
     let now = app.clock.now();
     trail.event = Some(Event::Introspect);
+    let claimed = presented.claimed();
     let caller = match app
         .authenticate(presented, &app.introspection_endpoint, now)
         .await
@@ -202,7 +203,10 @@ pub async fn answer(
             })
         }) {
         Ok(c) => c,
-        Err(d) => return refused(app, trail, d, now),
+        Err(d) => {
+            trail.claimed_client_id = claimed;
+            return refused(app, trail, d, now);
+        }
     };
     trail.client_id = Some(caller.client.id.clone());
     if let Err(exceeded) = app.limits.introspect(&caller.client.id) {
@@ -279,8 +283,10 @@ fn deny(app: &App, mut trail: AuditRecord, d: &Denial, now: UnixTime) {
     trail.detail = d.description.clone();
     if d.reason == Reason::RateLimited {
         app.audit.rate_limited(trail, now);
-    } else {
+    } else if trail.client_id.is_some() {
         app.audit.record(trail, now);
+    } else if let Some(first) = app.audit.unauthenticated(trail, now) {
+        app.audit.record(first, now);
     }
 }
 

@@ -87,9 +87,11 @@ pub async fn revoke_request(
     let result = async {
         let (presented, params) = parsed?;
         let now = app.clock.now();
+        let claimed = presented.claimed();
         let client = app
             .authenticate(presented, &app.revocation_endpoint, now)
-            .await?;
+            .await
+            .inspect_err(|_| trail.claimed_client_id = claimed)?;
         trail.client_id = Some(client.id.clone());
         let token = params
             .get("token")

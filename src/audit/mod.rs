@@ -48,6 +48,9 @@ enum Repeated {
     ActiveAnswers,
     /// Key (`rate_limited:client`, client id) or (`rate_limited:address`, address).
     RateLimited { per_ip: bool },
+    /// Key (`unauthenticated:<reason>`, address): refusals before any client
+    /// authenticated.
+    Unauthenticated,
 }
 
 /// How long rate-limit refusals of one key are counted before a summary.
@@ -100,7 +103,7 @@ impl Audit {
     ) -> writer::Job {
         record.time = rfc3339(now);
         writer::Job {
-            record: Some(record),
+            record: Some(record.bounded()),
             at: now,
             done,
         }
@@ -177,7 +180,9 @@ impl Audit {
     ) {
         if self.introspection == IntrospectionAudit::First {
             let key = (jti.to_string(), caller.to_string());
-            self.first_of_repeats(record, key, Repeated::ActiveAnswers, exp, now);
+            if self.first_of_repeats(&record, key, Repeated::ActiveAnswers, exp, now) {
+                self.record(record, now);
+            }
         } else {
             self.record(record, now);
         }
@@ -195,23 +200,40 @@ impl Audit {
         let side = if per_ip { "address" } else { "client" };
         let key = (format!("rate_limited:{side}"), who);
         let kind = Repeated::RateLimited { per_ip };
-        self.first_of_repeats(record, key, kind, now + RATE_LIMITED_WINDOW, now);
+        if self.first_of_repeats(&record, key, kind, now + RATE_LIMITED_WINDOW, now) {
+            self.record(record, now);
+        }
     }
 
+    /// A refusal before any client authenticated (`client_id` empty): the
+    /// first per address and reason in a minute is returned, to be written
+    /// as usual; the rest are counted into one summary record. An anonymous
+    /// flood therefore writes a bounded number of rows a minute whatever
+    /// its rate.
+    pub fn unauthenticated(&self, record: AuditRecord, now: UnixTime) -> Option<AuditRecord> {
+        let who = record.client_ip.clone().unwrap_or_default();
+        let key = (format!("unauthenticated:{}", record.reason), who);
+        let until = now + RATE_LIMITED_WINDOW;
+        self.first_of_repeats(&record, key, Repeated::Unauthenticated, until, now)
+            .then_some(record)
+    }
+
+    /// Count `record` under `key`; true when it is the first (the caller
+    /// writes it).
     fn first_of_repeats(
         &self,
-        record: AuditRecord,
+        record: &AuditRecord,
         key: (String, String),
         kind: Repeated,
         until: UnixTime,
         now: UnixTime,
-    ) {
+    ) -> bool {
         let mut full = HashMap::new();
         if let Ok(mut repeats) = self.repeats.lock() {
             if let Some(entry) = repeats.get_mut(&key) {
                 entry.count += 1;
-                crate::metrics::decision(&record);
-                return;
+                crate::metrics::decision(record);
+                return false;
             }
             if repeats.len() >= self.max_repeats {
                 full = std::mem::take(&mut *repeats);
@@ -232,7 +254,7 @@ impl Audit {
             now,
             Some("so far (summarised early: the counter was full)"),
         );
-        self.record(record, now);
+        true
     }
 
     /// Summaries of counts whose time has come (tokens expired, rate-limit
@@ -265,6 +287,10 @@ impl Audit {
                     "refusals over the rate limit",
                     "in the minute after the first",
                 ),
+                Repeated::Unauthenticated => (
+                    "refusals like it before client authentication from this address",
+                    "in the minute after the first",
+                ),
             };
             let mut summary = AuditRecord {
                 event: r.event,
@@ -281,6 +307,14 @@ impl Audit {
                     summary.reason = "active".into();
                     summary.jti = Some(first);
                     summary.client_id = Some(second);
+                }
+                Repeated::Unauthenticated => {
+                    summary.decision = Some(Decision::Deny);
+                    summary.reason = first
+                        .strip_prefix("unauthenticated:")
+                        .unwrap_or_default()
+                        .to_string();
+                    summary.client_ip = Some(second);
                 }
                 Repeated::RateLimited { per_ip } => {
                     summary.decision = Some(Decision::Deny);

@@ -137,7 +137,17 @@ pub async fn record(
         }
     }
     let refused = denial.is_some();
-    match app.audit.durable(trail, app.clock.now()).await {
+    let now = app.clock.now();
+    // Refused before any client authenticated: counted per address after
+    // the first (an anonymous flood must not become a flood of rows).
+    let trail = match trail.client_id {
+        None if refused => match app.audit.unauthenticated(trail, now) {
+            Some(first) => first,
+            None => return Ok(()),
+        },
+        _ => trail,
+    };
+    match app.audit.durable(trail, now).await {
         Ok(()) => Ok(()),
         // A refusal stands without its record (it grants nothing); the
         // writer has already logged the failed commit at error level.
@@ -162,9 +172,11 @@ pub async fn token(
     trail.audience = req.targets.first().cloned();
     trail.scopes_requested = req.scopes().ok().flatten();
     let now = app.clock.now();
+    let claimed = presented.claimed();
     let client = app
         .authenticate(presented, &app.token_endpoint, now)
-        .await?;
+        .await
+        .inspect_err(|_| trail.claimed_client_id = claimed)?;
     trail.client_id = Some(client.id.clone());
     let agent = app.policy.agent_by_client(&client.id).ok_or_else(|| {
         Denial::new(

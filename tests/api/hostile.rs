@@ -208,3 +208,48 @@ client = {{ id = "bot", auth = "client_secret_basic", secret_sha256 = "{hash}" }
         "peak RSS {peak} kB against {before} kB before"
     );
 }
+
+/// 2,000 anonymous requests with a 60 KB `resource` each (120 MB sent):
+/// the audit trail grows by one bounded record per reason and address, not
+/// by what the requests carried.
+#[tokio::test]
+async fn an_anonymous_flood_writes_a_bounded_trail() {
+    use futures_util::StreamExt;
+    let t = crate::helpers::spawn_app().await;
+    let size =
+        |rows: &[crate::audit::Stored]| rows.iter().map(|s| s.row.record.len()).sum::<usize>();
+    let before = size(&crate::audit::all(&t.app.store.db).await);
+    let huge = "https://mcp.example.com/".to_string() + &"a".repeat(60_000);
+    let statuses: Vec<u16> = futures_util::stream::iter(0..2_000)
+        .map(|_| {
+            let (client, url, huge) = (t.client.clone(), t.url("/token"), huge.clone());
+            async move {
+                client
+                    .post(url)
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("resource", huge.as_str()),
+                        ("scope", "zendesk:tickets:read"),
+                    ])
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    let rows = crate::audit::all(&t.app.store.db).await;
+    let grown = size(&rows) - before;
+    eprintln!(
+        "2,000 anonymous 60 KB requests: {} records, {grown} bytes of audit",
+        rows.len()
+    );
+    assert!(grown < 1024 * 1024, "the trail grew by {grown} bytes");
+    assert!(rows.iter().all(|s| s.row.record.len() < 4_096));
+}

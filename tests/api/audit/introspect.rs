@@ -109,11 +109,13 @@ async fn by_default_the_first_active_answer_per_caller_and_every_denial() {
             .expect("request must reach the test server");
     assert_eq!(res.status().as_u16(), 401);
     let rid = crate::helpers::header(&res, "x-request-id");
-    want.push(with(
+    let mut refused = with(
         blank("introspect", &rid),
         json!({"decision": "deny", "reason": "bad_client_secret",
                "detail": "client authentication failed"}),
-    ));
+    );
+    refused["claimed_client_id"] = json!("gw-zendesk");
+    want.push(refused);
     want.push(marker(&fx).await);
 
     let got = trail.wait(want.len()).await;

@@ -61,6 +61,9 @@ async fn traffic(sts: &Sts) -> Vec<String> {
             .with("actor_token_type", JWT),
         Req::exchange(sts.basic("triage-bot"), &minted[2]),
         Req::exchange(sts.basic("support-bot"), &sts.user(BOB, &["Everyone"])),
+        // A live bearer token in the wrong parameter: withheld in the record
+        // as in the error description.
+        Req::client_credentials(sts.basic("support-bot")).set("resource", &minted[0]),
     ];
     for req in &denials {
         let s = send(sts, req).await;
@@ -102,7 +105,15 @@ async fn no_record_holds_a_token_secret_or_assertion() {
     let sts = start().await;
     let used = traffic(&sts).await;
     let stored = all(&sts.t.app.store.db).await;
+    // One record per decision, but the second wrong secret: before any
+    // client authenticated, the same refusal from the same address is
+    // counted into a summary after the first.
     assert_eq!(stored.len(), 15, "one record per decision");
+    let withheld = stored
+        .iter()
+        .filter(|s| s.json["audience"] == "[withheld: it looks like a token]")
+        .count();
+    assert_eq!(withheld, 1, "the token sent as resource");
     // The scan would see a token: the responses held some.
     assert!(used.iter().filter(|u| jwt_shaped(u).is_some()).count() >= 10);
     assert_clean(&stored, &used);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::support::*;
 use super::token::{Sent, expect_one, granted, send, sent};
-use super::{Trail, assert_chain, assert_documented, blank, with};
+use super::{Trail, assert_chain, assert_documented, blank, fields, with};
 use crate::fake_idp::{Bad, FakeOkta};
 use crate::helpers::random_hex;
 
@@ -139,12 +139,17 @@ async fn client_authentication_denials_are_recorded() {
         target.clone(),
     );
     assert_eq!(expected["detail"], auth_failed);
-    expect_one(&mut trail, &sts, expected).await;
+    // The client id it claimed, unverified (client_id stays empty).
+    let claimed = |mut v: Value, id: &str| {
+        v["claimed_client_id"] = json!(id);
+        v
+    };
+    expect_one(&mut trail, &sts, claimed(expected, "support-bot")).await;
 
     let s = send(&sts, &Req::client_credentials(sts.basic("nobody"))).await;
     let expected = deny(&s, 401, "invalid_client", "unknown_client", target.clone());
     assert_eq!(expected["detail"], auth_failed);
-    expect_one(&mut trail, &sts, expected).await;
+    expect_one(&mut trail, &sts, claimed(expected, "nobody")).await;
 
     // private_key_jwt: the first use is granted, a replay refused.
     let req = Req::client_credentials(Auth::Assertion(sts.assertion(|_| {})));
@@ -156,7 +161,7 @@ async fn client_authentication_denials_are_recorded() {
         expected["detail"],
         "client_assertion: this jti was already used"
     );
-    expect_one(&mut trail, &sts, expected).await;
+    expect_one(&mut trail, &sts, claimed(expected, "signed-bot")).await;
 
     assert_eq!(trail.seen.len(), 4);
     assert_chain(&trail.seen, true);
@@ -189,12 +194,28 @@ async fn form_refusals_are_recorded_before_anything_else_is_known() {
         .await
         .expect("request must reach the test server");
     let s = sent(res).await;
-    let expected = deny(&s, 400, "invalid_request", "bad_request", json!({}));
     assert_eq!(
-        expected["detail"],
-        "the body must be application/x-www-form-urlencoded, not \"application/json\""
+        (s.status, &s.body["error_description"]),
+        (
+            400,
+            &json!("the body must be application/x-www-form-urlencoded, not \"application/json\"")
+        )
     );
-    expect_one(&mut trail, &sts, expected).await;
+    // The same reason again from the same address before any client
+    // authenticated: counted, and summarised after the minute, not written
+    // one by one (an anonymous flood must not become a flood of rows).
+    assert_eq!(trail.skip().await, 0, "counted, not written");
+    sts.t.app.audit.flush_repeats(sts.now() + 60);
+    let summary = trail.wait(1).await.remove(0);
+    let detail = "1 further refusals like it before client authentication from this \
+                  address, in the minute after the first";
+    assert_eq!(
+        fields(&summary.json),
+        with(
+            blank("token", ""),
+            json!({"decision": "deny", "reason": "bad_request", "detail": detail, "count": 1})
+        )
+    );
 
     // An unsupported grant type, once the client is known.
     let s = send(

@@ -35,11 +35,11 @@ required_scopes = ["{READ}"]
     )
 }
 
-/// `client_credentials` as `batch` with `secret`; the status.
-pub async fn cc(t: &TestApp, secret: &str) -> u16 {
+/// `client_credentials` as `client` with `secret`; the status.
+async fn cc_as(t: &TestApp, client: &str, secret: &str) -> u16 {
     t.client
         .post(t.url("/token"))
-        .basic_auth("batch", Some(secret))
+        .basic_auth(client, Some(secret))
         .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
         .send()
         .await
@@ -48,16 +48,18 @@ pub async fn cc(t: &TestApp, secret: &str) -> u16 {
         .as_u16()
 }
 
-/// An app after six decisions (four allows, two denials): its records.
+/// An app after six decisions (four allows, two denials of different
+/// reasons: the same one again from the same address would be counted
+/// into a summary, not written): its records.
 async fn with_traffic() -> (TestApp, Vec<Stored>) {
     let (t, secret) = app().await;
     for i in 0..6 {
-        let (s, want) = if i % 3 == 2 {
-            ("wrong", 401)
-        } else {
-            (secret.as_str(), 200)
+        let (client, s, want) = match i {
+            2 => ("batch", "wrong", 401),
+            5 => ("nobody", "wrong", 401),
+            _ => ("batch", secret.as_str(), 200),
         };
-        assert_eq!(cc(&t, s).await, want);
+        assert_eq!(cc_as(&t, client, s).await, want);
     }
     let rows = all(&t.app.store.db).await;
     assert_eq!(rows.len(), 6);

@@ -25,6 +25,11 @@
 #   after     the victims alone again (how noisy the machine is right now)
 # The requests are VICTIM_GRANT: "exchange" (OBO token exchange, default) or
 # "cc" (client_credentials); the stormer sends the same.
+# STORM_MODE=anonymous: the stormer sends no credentials and large fields
+# instead (client_credentials with a 60 KB `resource` and a 2 KB `scope`,
+# unpaced: as fast as one core of wrk goes), and the table adds the audit
+# rows written, the database's growth and agent-sts's RSS; it fails if the
+# trail grew by more than MAX_AUDIT_GROWTH_KB (1024).
 #
 # Prints a table (p50/p99/rps of the victims per phase, the stormer's rate
 # and status mix, server CPU busy) and exits 1 if a victim got a 5xx or any
@@ -54,6 +59,9 @@ STORM_LIMIT_BURST="${STORM_LIMIT_BURST:-200}"
 STORM_LOADGEN_CPUS="${STORM_LOADGEN_CPUS-$LOADGEN_CPUS}"
 STORM_NICE="${STORM_NICE:-0}"
 MAX_RATIO="${MAX_RATIO:-2}"
+STORM_MODE="${STORM_MODE:-agent}"
+MAX_AUDIT_GROWTH_KB="${MAX_AUDIT_GROWTH_KB:-1024}"
+case "$STORM_MODE" in agent|anonymous) ;; *) lib_die "STORM_MODE is agent or anonymous" ;; esac
 
 lib_require
 lib_build
@@ -91,6 +99,19 @@ lib_fresh_db
 lib_start_sts "$SERVER_CPUS"
 SERVER_PID="$STS_PID"
 printf '%s' "$BODY" > "$OUT_DIR/body"
+STORM_BODY="$OUT_DIR/body"
+if [ "$STORM_MODE" = anonymous ]; then
+  STORM_BODY="$OUT_DIR/anonymous-body"
+  python3 -c 'import sys; sys.stdout.write("grant_type=client_credentials&resource=https%3A%2F%2Fmcp.example.com%2F" + "a" * 60000 + "&scope=" + "s" * 2000)' > "$STORM_BODY"
+fi
+# Audit rows and the store's size: before the storm and after the last phase.
+audit_state() {
+  if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+    lib_psql -c "SELECT count(*) || ' ' || pg_total_relation_size('audit_records') FROM audit_records"
+  else
+    echo "$(sqlite3 "$STS_DIR/bench.db" 'SELECT count(*) FROM audit_records') $(cat "$STS_DIR"/bench.db "$STS_DIR"/bench.db-wal 2>/dev/null | wc -c)"
+  fi
+}
 
 # Every agent is granted once by hand first.
 IFS='|' read -r -a victim_auth_list <<< "$victim_auths"
@@ -129,8 +150,10 @@ sleep 1
 
 storm_secs=$(( $(lib_secs "$DURATION") + 2 ))
 storm_log="$OUT_DIR/stormer.txt"
+read -r rows_before bytes_before <<< "$(audit_state)"
+storm_auths="$STORM_AUTH"; [ "$STORM_MODE" = anonymous ] && storm_auths=""
 lib_pin "$STORM_LOADGEN_CPUS"
-env BODY_FILE="$OUT_DIR/body" AUTHS="$STORM_AUTH" RATE="$STORM_RATE" nice -n "$STORM_NICE" "${PIN[@]}" \
+env BODY_FILE="$STORM_BODY" AUTHS="$storm_auths" RATE="$STORM_RATE" nice -n "$STORM_NICE" "${PIN[@]}" \
   wrk -t1 -c"$STORM_CONNS" -d"${storm_secs}s" --timeout 10s --latency -s "$HERE/paced_post.lua" "$BASE_URL/token" >"$storm_log" 2>&1 &
 storm_pid=$!
 lib_pids+=("$storm_pid")
@@ -139,6 +162,9 @@ victims storm
 wait "$storm_pid" || true
 sleep 1
 victims after
+sleep 1
+read -r rows_after bytes_after <<< "$(audit_state)"
+rss_now="$(lib_rss_kb "$SERVER_PID")"
 
 metrics="$OUT_DIR/metrics.txt"
 curl -sS "$BASE_URL/metrics" > "$metrics" || true
@@ -173,6 +199,9 @@ for ph in baseline storm after; do
 done
 echo "stormer (storm-agent, limit $STORM_LIMIT_RPS/s burst $STORM_LIMIT_BURST, c=$STORM_CONNS): ${storm_rps:-0} req/s = $(awk -v r="${storm_rps:-0}" -v l="$STORM_LIMIT_RPS" 'BEGIN{printf "%.0f", r/l}')x its limit; $storm_stat; 429 share $(awk -v a="${storm_429:-0}" -v n="${storm_reqs:-0}" 'BEGIN{ if (n > 0) printf "%.2f%%", a/n*100; else print "n/a" }'); granted ${storm_200:-0} in ${storm_secs}s ($(awk -v g="${storm_200:-0}" -v s="$storm_secs" 'BEGIN{printf "%.0f", g/s}')/s)"
 echo "victims p99: storm / baseline = $ratio_before, storm / after = $ratio_after; checked against the lower alone p99: $ratio (max $MAX_RATIO). p50: storm / alone = $p50_ratio"
+audit_rows=$((rows_after - rows_before)); audit_kb=$(( (bytes_after - bytes_before) / 1024 ))
+echo "audit during storm and after ($STORM_MODE stormer): $audit_rows records, store grew $audit_kb kB; agent-sts RSS now $rss_now kB"
+echo "# audit: $audit_rows records, store +$audit_kb kB; RSS $rss_now kB; stormer $STORM_MODE" >> "$CSV"
 echo "metrics: $(grep -E '^agent_sts_(rate_limited_total|load_shed_total|request_timeouts_total)' "$metrics" | tr '\n' ' ')"
 fivexx_metrics=$(grep -E '^agent_sts_http_requests_total\{.*status="5[0-9][0-9]"' "$metrics" || true)
 [ -z "$fivexx_metrics" ] || echo "5xx in /metrics: $fivexx_metrics"
@@ -187,6 +216,9 @@ for ph in baseline storm after; do
   fi
 done
 [ "${storm_5xx:-0}" = 0 ] || { echo "FAIL: the stormer got $storm_5xx 5xx" >&2; fail=1; }
+if [ "$STORM_MODE" = anonymous ] && [ "$audit_kb" -gt "$MAX_AUDIT_GROWTH_KB" ]; then
+  echo "FAIL: the anonymous storm grew the audit store by $audit_kb kB (max $MAX_AUDIT_GROWTH_KB)" >&2; fail=1
+fi
 [ -z "$fivexx_metrics" ] || { echo "FAIL: /metrics counts 5xx answers" >&2; fail=1; }
 if awk -v r="$ratio" -v m="$MAX_RATIO" 'BEGIN{exit !(r == "nan" || r > m)}'; then
   echo "FAIL: victims' p99 under the storm is $ratio x alone (max $MAX_RATIO)" >&2; fail=1

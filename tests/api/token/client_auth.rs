@@ -241,6 +241,28 @@ async fn bad_private_key_jwt_assertions_are_invalid_client() {
             }),
             "client_assertion: no jti".into(),
         ),
+        // Times an attacker chooses: a day in the future, past i64, not
+        // whole seconds. Refused, never wrapped or panicking.
+        (
+            sts.assertion(|c| c["iat"] = json!(now + 86_400)),
+            "client_assertion: iat is in the future".into(),
+        ),
+        (
+            sts.assertion(|c| c["exp"] = json!(i64::MAX)),
+            "client_assertion: exp is more than 5 minutes ahead".into(),
+        ),
+        (
+            sts.assertion(|c| c["exp"] = json!(i64::MIN)),
+            "client_assertion: expired".into(),
+        ),
+        (
+            sts.assertion(|c| c["exp"] = json!(1e300)),
+            "client_assertion: exp is not a whole-second NumericDate".into(),
+        ),
+        (
+            sts.assertion(|c| c["nbf"] = json!("tomorrow")),
+            "client_assertion: nbf is not a whole-second NumericDate".into(),
+        ),
     ];
     for (assertion, description) in &cases {
         // Each fails before its jti is recorded, so both paths see it.

@@ -2,7 +2,11 @@
 //!
 //! - Each connection is HTTP/1.1 through hyper with the request head capped
 //!   (`server.max_header_bytes`, else 431) and a deadline for it
-//!   (`server.header_read_timeout`, against slow-header clients).
+//!   (`server.header_read_timeout`, against slow-header clients). hyper's
+//!   cap is on its read buffer, which a large body on a kept-alive
+//!   connection grows: so every request's parsed head is measured again
+//!   before it is served ([`head_bytes`]), on every request of every
+//!   connection.
 //! - Each request is served by the *current* router: a SIGHUP reload swaps
 //!   it, requests already running finish on the old one.
 //! - Shutdown: `/readyz` turns 503 first and requests are still served for
@@ -138,7 +142,11 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let service = TowerToHyperService::new(PerRequest { live: live.clone(), peer });
+                    let service = TowerToHyperService::new(PerRequest {
+                        live: live.clone(),
+                        peer,
+                        max_head: settings.max_header_bytes,
+                    });
                     let conn = http.serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
@@ -187,17 +195,46 @@ pub async fn serve(
 }
 
 /// One connection's service: the current router, with the peer address
-/// for handlers and the per-IP rate limit.
+/// for handlers and the per-IP rate limit, behind the head cap.
 #[derive(Clone)]
 struct PerRequest {
     live: Live,
     peer: SocketAddr,
+    max_head: usize,
+}
+
+/// The size of a request's head as it came on the wire: request line,
+/// headers, the blank line (hyper has parsed it; the sizes are the same).
+fn head_bytes<B>(req: &hyper::Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    line + headers + 2
+}
+
+/// `431 Request Header Fields Too Large` (RFC 6585 §5), and the connection
+/// closed as hyper does for its own.
+fn head_too_large() -> axum::response::Response {
+    let mut res = axum::response::Response::new(axum::body::Body::empty());
+    *res.status_mut() = axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    res.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    res
 }
 
 impl tower::Service<hyper::Request<Incoming>> for PerRequest {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
-    type Future = tower::util::Oneshot<Router, hyper::Request<Incoming>>;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Self::Response, Self::Error>>,
+        tower::util::Oneshot<Router, hyper::Request<Incoming>>,
+    >;
 
     fn poll_ready(
         &mut self,
@@ -207,7 +244,24 @@ impl tower::Service<hyper::Request<Incoming>> for PerRequest {
     }
 
     fn call(&mut self, mut req: hyper::Request<Incoming>) -> Self::Future {
+        use futures_util::future::Either;
+        if head_bytes(&req) > self.max_head {
+            return Either::Left(std::future::ready(Ok(head_too_large())));
+        }
         req.extensions_mut().insert(ConnectInfo(self.peer));
-        self.live.router().oneshot(req)
+        Either::Right(self.live.router().oneshot(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn head_bytes_counts_the_line_and_every_header() {
+        let req = hyper::Request::get("/healthz?x=1")
+            .header("host", "a")
+            .body(())
+            .unwrap();
+        // "GET /healthz?x=1 HTTP/1.1\r\n" + "host: a\r\n" + "\r\n"
+        assert_eq!(super::head_bytes(&req), 27 + 9 + 2);
     }
 }

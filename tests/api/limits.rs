@@ -440,3 +440,56 @@ async fn a_reload_applies_new_limits_and_a_refused_one_keeps_the_running_configu
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(cc(&fx, &fx.t, "support-bot").await.0, 429);
 }
+
+/// One HTTP/1.1 exchange on an open connection: the status of the answer,
+/// its body read by Content-Length (the connection stays usable).
+async fn exchange_on(stream: &mut tokio::net::TcpStream, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await.expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.expect("read");
+        assert_eq!(n, 1, "the connection closed mid-answer");
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status = text[9..12].parse().expect("status");
+    let length: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().expect("length"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.expect("body");
+    status
+}
+
+/// hyper's own cap is on its read buffer, which a large body grows; the
+/// cap must hold on the fourth request of a kept-alive connection too.
+#[tokio::test]
+async fn the_head_cap_holds_on_every_request_of_a_kept_alive_connection() {
+    let fx = start_edited(setup(false), |p| p).await;
+    let addr = fx.t.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let body = format!(
+        "grant_type=client_credentials&scope={}",
+        "a".repeat(60 * 1024)
+    );
+    let big = format!(
+        "POST /token HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(exchange_on(&mut stream, big.as_bytes()).await, 401);
+    let small = format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    for _ in 0..2 {
+        assert_eq!(exchange_on(&mut stream, small.as_bytes()).await, 200);
+    }
+    let padded = format!(
+        "GET /healthz HTTP/1.1\r\nhost: {addr}\r\nx-padding: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    assert_eq!(exchange_on(&mut stream, padded.as_bytes()).await, 431);
+}

@@ -83,6 +83,9 @@ pub const REVOCATION_VIEW_AGE: &str = "agent_sts_revocation_view_age_seconds";
 pub const RELOADS: &str = "agent_sts_config_reloads_total";
 pub const READY_CHECK: &str = "agent_sts_ready_check";
 pub const DISCOVERY_REFUSED: &str = "agent_sts_upstream_discovery_refused_total";
+pub const AUDIT_BACKLOG: &str = "agent_sts_audit_backlog";
+pub const AUDIT_DROPPED: &str = "agent_sts_audit_dropped_total";
+pub const AUDIT_FOLDED: &str = "agent_sts_audit_folded_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
@@ -128,6 +131,21 @@ fn describe() {
         "Seconds since the revocation view was last confirmed current"
     );
     describe_counter!(RELOADS, "SIGHUP configuration reloads by result");
+    describe_gauge!(
+        AUDIT_BACKLOG,
+        "Audit records (summaries, records that found the queue full) waiting for room in the queue"
+    );
+    describe_counter!(
+        AUDIT_DROPPED,
+        "Audit records dropped because the queue and its backlog were full (alert on any)"
+    );
+    describe_counter!(
+        AUDIT_FOLDED,
+        "Audit records folded into one summary because the backlog was full"
+    );
+    // Shown from the start (0): an alert on "any drop" needs the series.
+    counter!(AUDIT_DROPPED).increment(0);
+    counter!(AUDIT_FOLDED).increment(0);
     describe_counter!(
         DISCOVERY_REFUSED,
         "URLs from an upstream's discovery document refused (URL rules, credentials off the issuer's origin)"
@@ -219,8 +237,17 @@ pub fn key_refresh(upstream: &str, ok: bool) {
     counter!(KEY_REFRESHES, "upstream" => upstream.to_string(), "result" => result).increment(1);
 }
 
-pub fn audit_queue(depth: usize) {
-    gauge!(AUDIT_QUEUE).set(depth as f64);
+pub fn audit_queue((queued, backlog): (usize, usize)) {
+    gauge!(AUDIT_QUEUE).set(queued as f64);
+    gauge!(AUDIT_BACKLOG).set(backlog as f64);
+}
+
+pub fn audit_dropped() {
+    counter!(AUDIT_DROPPED).increment(1);
+}
+
+pub fn audit_folded(records: usize) {
+    counter!(AUDIT_FOLDED).increment(records as u64);
 }
 
 pub fn audit_commit(elapsed: Duration, ok: bool) {

@@ -9,10 +9,11 @@ pub mod record;
 pub mod verify;
 mod writer;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 pub use record::{AuditRecord, Decision, Event};
 
@@ -23,10 +24,10 @@ use crate::store::Database;
 /// The tracing target of audit lines, for routing them to a SIEM.
 pub const LOG_TARGET: &str = "audit";
 
-/// (token, caller) pairs counted at once in `first` mode (~250 bytes each).
-/// When full, every count is summarised early and counting starts afresh:
-/// memory stays bounded, and the trail gains records rather than losing any.
-const MAX_REPEATS: usize = 100_000;
+/// How full the queue may be before background records (summaries, and
+/// records that found the queue full) wait: the other half is kept for
+/// `/token`, whose records are awaited.
+const BACKGROUND_SHARE: usize = 2;
 
 /// A record's first occurrence was written; the same ones since are
 /// counted, and summarised in one record at `until`.
@@ -66,7 +67,122 @@ pub struct Audit {
     /// (jti, caller) of active answers (`first` mode), (limit, who) of
     /// rate-limit refusals → the summary-to-be and the count.
     repeats: Mutex<HashMap<(String, String), Repeats>>,
+    /// `[audit] counted_pairs` (~250 bytes each). When full, every count is
+    /// summarised early and counting starts afresh: memory stays bounded,
+    /// and the trail gains records rather than losing any.
     max_repeats: usize,
+    /// Records that need not be awaited and wait for room in the queue:
+    /// summaries, and records that found it full. Fed to the writer in the
+    /// background ([`Background::run`]).
+    background: Arc<Background>,
+}
+
+/// Records waiting for room in the writer's queue, sent only while at
+/// least half of it is free (`/token` never waits behind bookkeeping).
+/// Bounded: past `max` waiting records, the excess is folded into one
+/// summary of what it was (never silently lost); a record is dropped only
+/// when even that cannot be queued, and each drop is counted and logged.
+struct Background {
+    waiting: Mutex<VecDeque<(AuditRecord, UnixTime)>>,
+    wake: Notify,
+    max: usize,
+    dropped: AtomicU64,
+    /// Second of the last "dropped" log line (one a second at most).
+    logged_at: AtomicI64,
+}
+
+impl Background {
+    fn new(max: usize) -> Self {
+        Self {
+            waiting: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            max,
+            dropped: AtomicU64::new(0),
+            logged_at: AtomicI64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(AuditRecord, UnixTime)>> {
+        match self.waiting.lock() {
+            Ok(w) => w,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Queue `records` for the writer; what does not fit under `max` is
+    /// folded into one record saying how many, of which counts.
+    fn push(&self, records: Vec<AuditRecord>, now: UnixTime) {
+        let mut waiting = self.lock();
+        let room = self.max.saturating_sub(waiting.len());
+        let mut records = records.into_iter();
+        waiting.extend(records.by_ref().take(room).map(|r| (r, now)));
+        let rest: Vec<AuditRecord> = records.collect();
+        if !rest.is_empty() {
+            let count: u64 = rest.iter().map(|r| r.count.unwrap_or(1)).sum();
+            let folded = AuditRecord {
+                event: rest[0].event,
+                decision: rest[0].decision,
+                reason: rest[0].reason.clone(),
+                detail: format!(
+                    "{} records folded into this one ({count} decisions in all): the audit \
+                     backlog was full",
+                    rest.len()
+                ),
+                count: Some(count),
+                ..AuditRecord::default()
+            };
+            crate::metrics::audit_folded(rest.len());
+            waiting.push_back((folded, now));
+        }
+        drop(waiting);
+        self.wake.notify_one();
+    }
+
+    /// A record that could not be kept at all: counted, logged once a second.
+    fn dropped(&self, now: UnixTime) {
+        let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        crate::metrics::audit_dropped();
+        if self.logged_at.swap(now, Ordering::Relaxed) != now {
+            tracing::error!(
+                dropped_in_all = total,
+                "audit records are being dropped: the queue and its backlog are full"
+            );
+        }
+    }
+
+    /// Move waiting records into the queue while at least half of it is
+    /// free, until the process stops.
+    async fn run(self: Arc<Self>, tx: mpsc::Sender<writer::Job>) {
+        loop {
+            let next = self.lock().pop_front();
+            let Some((record, at)) = next else {
+                self.wake.notified().await;
+                continue;
+            };
+            while tx.capacity() < tx.max_capacity() / BACKGROUND_SHARE {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            if tx.send(Audit::job(record, at, None)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Shutdown: everything still waiting, into the queue (waiting as long
+    /// as it takes, within the caller's bound).
+    async fn drain(&self, tx: &mpsc::Sender<writer::Job>) {
+        loop {
+            let next = self.lock().pop_front();
+            let Some((record, at)) = next else { return };
+            if tx.send(Audit::job(record, at, None)).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Audit {
@@ -81,18 +197,21 @@ impl Audit {
     /// Start the writer for `replica`'s chains. `insecure_disable` (start-dev
     /// benchmarks only) records nothing.
     pub fn start(db: Database, replica: &str, config: &AuditConfig) -> Self {
+        let background = Arc::new(Background::new(config.counted_pairs.max(config.queue)));
         let tx = if config.insecure_disable {
             None
         } else {
             let (tx, rx) = mpsc::channel(config.queue);
             tokio::spawn(writer::run(rx, db, replica.to_string()));
+            tokio::spawn(Arc::clone(&background).run(tx.clone()));
             Some(tx)
         };
         Self {
             tx,
             introspection: config.introspection,
             repeats: Mutex::new(HashMap::new()),
-            max_repeats: MAX_REPEATS,
+            max_repeats: config.counted_pairs.max(1),
+            background,
         }
     }
 
@@ -109,11 +228,19 @@ impl Audit {
         }
     }
 
-    /// Records waiting for the writer.
-    pub fn queue_depth(&self) -> usize {
-        self.tx
+    /// Records waiting for the writer: in its queue, and in the background
+    /// backlog waiting for room in it.
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let queued = self
+            .tx
             .as_ref()
-            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity());
+        (queued, self.background.len())
+    }
+
+    /// Records dropped since start (0 unless the backlog overflowed).
+    pub fn dropped(&self) -> u64 {
+        self.background.dropped.load(Ordering::Relaxed)
     }
 
     /// Wait (at most `bound`) until every record enqueued before this call
@@ -122,6 +249,10 @@ impl Audit {
         let Some(tx) = &self.tx else {
             return true;
         };
+        let backlog = tokio::time::timeout(bound, self.background.drain(tx));
+        if backlog.await.is_err() {
+            return false;
+        }
         let (done, flushed) = oneshot::channel();
         let marker = writer::Job {
             record: None,
@@ -135,13 +266,27 @@ impl Audit {
     }
 
     /// Enqueue and wait until the record is committed. A full queue or a
-    /// failed commit is `AuditUnavailable`: fail closed.
+    /// failed commit is `AuditUnavailable`: fail closed. The decision is
+    /// counted in `/metrics` once its answer is final: an allow whose
+    /// record could not be committed was answered 503, and counts as a
+    /// denial (`audit_unavailable`).
     pub async fn durable(
         &self,
         record: AuditRecord,
         now: UnixTime,
     ) -> Result<(), AuditUnavailable> {
-        crate::metrics::decision(&record);
+        let counted = AuditRecord {
+            event: record.event,
+            decision: record.decision,
+            reason: record.reason.clone(),
+            ..AuditRecord::default()
+        };
+        let result = self.commit(record, now).await;
+        crate::metrics::decision(&answered(counted, result.is_ok()));
+        result
+    }
+
+    async fn commit(&self, record: AuditRecord, now: UnixTime) -> Result<(), AuditUnavailable> {
         let Some(tx) = &self.tx else {
             return Ok(());
         };
@@ -155,16 +300,32 @@ impl Audit {
     }
 
     /// Enqueue without waiting (introspection: the answer grants nothing).
-    /// A full queue drops the record and says so on the log.
+    /// A full queue sends the record to the background backlog, which
+    /// writes it when there is room.
     pub fn record(&self, record: AuditRecord, now: UnixTime) {
         if record.count.is_none() {
             crate::metrics::decision(&record);
         }
-        if let Some(tx) = &self.tx
-            && tx.try_send(Self::job(record, now, None)).is_err()
-        {
-            tracing::error!("audit queue full: an introspection record was dropped");
+        let Some(tx) = &self.tx else { return };
+        // Only the non-awaited share of the queue: the rest is /token's.
+        if tx.capacity() >= tx.max_capacity() / BACKGROUND_SHARE {
+            match tx.try_send(Self::job(record, now, None)) {
+                Ok(()) => return,
+                Err(
+                    mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job),
+                ) => {
+                    if let Some(r) = job.record {
+                        self.background.push(vec![r], now);
+                    }
+                    return;
+                }
+            }
         }
+        if self.background.len() >= self.background.max {
+            self.background.dropped(now);
+            return;
+        }
+        self.background.push(vec![record], now);
     }
 
     /// Introspection in `first` mode: record an active answer only the
@@ -274,6 +435,7 @@ impl Audit {
         now: UnixTime,
         when: Option<&str>,
     ) {
+        let mut summaries = Vec::new();
         for ((first, second), r) in counted {
             if r.count == 0 {
                 continue;
@@ -328,9 +490,23 @@ impl Audit {
                     }
                 }
             }
-            self.record(summary, now);
+            summaries.push(summary);
+        }
+        if !summaries.is_empty() {
+            // In the background: never a burst into the queue /token needs.
+            self.background.push(summaries, now);
         }
     }
+}
+
+/// What a decision was as answered: an allow (or report-only allow) whose
+/// record could not be committed was refused `503 audit_unavailable`.
+fn answered(mut decided: AuditRecord, committed: bool) -> AuditRecord {
+    if !committed && decided.decision != Some(Decision::Deny) {
+        decided.decision = Some(Decision::Deny);
+        decided.reason = crate::reason::Reason::AuditUnavailable.as_str().into();
+    }
+    decided
 }
 
 /// The values `decision` may be filtered by.
@@ -362,6 +538,45 @@ pub async fn query(
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_allow_answered_503_is_counted_as_the_denial_it_was() {
+        let decided = |d: Decision, reason: &str| AuditRecord {
+            event: Some(Event::Token),
+            decision: Some(d),
+            reason: reason.into(),
+            ..AuditRecord::default()
+        };
+        let counted = |r: AuditRecord| (r.decision, r.reason);
+        let cases = [
+            (
+                decided(Decision::Allow, "granted"),
+                true,
+                (Some(Decision::Allow), "granted"),
+            ),
+            (
+                decided(Decision::Allow, "granted"),
+                false,
+                (Some(Decision::Deny), "audit_unavailable"),
+            ),
+            (
+                decided(Decision::WouldDeny, "missing_group"),
+                false,
+                (Some(Decision::Deny), "audit_unavailable"),
+            ),
+            (
+                decided(Decision::Deny, "bad_request"),
+                false,
+                (Some(Decision::Deny), "bad_request"),
+            ),
+        ];
+        for (record, committed, (decision, reason)) in cases {
+            assert_eq!(
+                counted(answered(record, committed)),
+                (decision, reason.to_string())
+            );
+        }
+    }
+
     fn first_mode(max_repeats: usize) -> (Audit, mpsc::Receiver<writer::Job>) {
         let (tx, rx) = mpsc::channel(100);
         let audit = Audit {
@@ -369,6 +584,7 @@ mod tests {
             introspection: IntrospectionAudit::First,
             repeats: Mutex::new(HashMap::new()),
             max_repeats,
+            background: Arc::new(Background::new(1_000)),
         };
         (audit, rx)
     }
@@ -384,8 +600,14 @@ mod tests {
         }
     }
 
-    fn written(rx: &mut mpsc::Receiver<writer::Job>) -> Vec<AuditRecord> {
-        std::iter::from_fn(|| rx.try_recv().ok().and_then(|j| j.record)).collect()
+    /// What reached the writer, the background backlog (summaries) first:
+    /// no background task runs in these tests.
+    fn written(audit: &Audit, rx: &mut mpsc::Receiver<writer::Job>) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = audit.background.lock().drain(..).map(|(r, _)| r).collect();
+        out.extend(std::iter::from_fn(|| {
+            rx.try_recv().ok().and_then(|j| j.record)
+        }));
+        out
     }
 
     #[test]
@@ -394,11 +616,11 @@ mod tests {
         audit.introspection_allow(active("t1"), "t1", "gw", 1_000, 10);
         audit.introspection_allow(active("t1"), "t1", "gw", 1_000, 11);
         audit.introspection_allow(active("t2"), "t2", "gw", 1_000, 12);
-        let firsts = written(&mut rx);
+        let firsts = written(&audit, &mut rx);
         assert_eq!(firsts.len(), 2, "first answers only: {firsts:?}");
 
         audit.introspection_allow(active("t3"), "t3", "gw", 1_000, 13);
-        let records = written(&mut rx);
+        let records = written(&audit, &mut rx);
         assert_eq!(records.len(), 2, "{records:?}");
         let summary = &records[0];
         assert_eq!(summary.jti.as_deref(), Some("t1"));
@@ -413,7 +635,7 @@ mod tests {
 
         // t1 is recorded anew, as a first answer: records are added, never lost.
         audit.introspection_allow(active("t1"), "t1", "gw", 1_000, 14);
-        let again = written(&mut rx);
+        let again = written(&audit, &mut rx);
         assert_eq!(again.len(), 1);
         assert_eq!(
             (again[0].jti.as_deref(), again[0].count),
@@ -429,9 +651,9 @@ mod tests {
         audit.introspection_allow(active("t1"), "t1", "gw", 100, 12);
         audit.introspection_allow(active("t2"), "t2", "gw", 500, 12);
         audit.introspection_allow(active("t2"), "t2", "gw", 500, 13);
-        assert_eq!(written(&mut rx).len(), 2);
+        assert_eq!(written(&audit, &mut rx).len(), 2);
         audit.flush_repeats(100);
-        let records = written(&mut rx);
+        let records = written(&audit, &mut rx);
         assert_eq!(records.len(), 1, "t2 has not expired: {records:?}");
         assert_eq!(records[0].jti.as_deref(), Some("t1"));
         assert_eq!(records[0].count, Some(2));

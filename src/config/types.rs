@@ -146,6 +146,11 @@ pub struct AuditConfig {
     /// Benchmarks only: record nothing. Refused outside start-dev.
     #[serde(default)]
     pub insecure_disable: bool,
+    /// `first` mode: (token, caller) pairs counted at once; when full, the
+    /// counts are summarised early (in the background) and counting starts
+    /// afresh.
+    #[serde(default = "default_counted_pairs")]
+    pub counted_pairs: usize,
 }
 
 impl Default for AuditConfig {
@@ -154,8 +159,13 @@ impl Default for AuditConfig {
             introspection: IntrospectionAudit::default(),
             queue: default_audit_queue(),
             insecure_disable: false,
+            counted_pairs: default_counted_pairs(),
         }
     }
+}
+
+fn default_counted_pairs() -> usize {
+    100_000
 }
 
 fn default_audit_queue() -> usize {

@@ -203,3 +203,83 @@ async fn an_introspection_refused_at_the_form_is_recorded() {
     let got = trail.wait(1).await;
     assert_all(&got, &[want], fx.now());
 }
+
+/// The counter of (token, caller) pairs fills up (100 here, 100,000 by
+/// default) while the writer's queue is small (20): its early summaries go
+/// through the background backlog, so no record is dropped, no `/token`
+/// is refused for want of queue room, and every summary arrives.
+#[tokio::test]
+async fn a_full_counter_is_summarised_without_dropping_or_refusing_anything() {
+    let fx = start_with(Setup {
+        admin: false,
+        redis: false,
+    })
+    .await;
+    let policy = format!(
+        "{}\n[audit]\ncounted_pairs = 100\nqueue = 20\n\n[rate_limits]\ntoken_per_agent = \"off\"\n\
+         introspect_per_caller = \"off\"\n",
+        fx.policy
+    );
+    let t = spawn_app_with(Options::default().policy(&policy).without_redis()).await;
+    let fx = Fx { t, policy, ..fx };
+    let mut trail = Trail::start(&fx.t.app.store.db).await;
+    let mut tokens = Vec::new();
+    for _ in 0..150 {
+        tokens.push(fx.cc("support-bot", ZENDESK).await);
+    }
+    // Each token introspected twice (the second is counted), eight at a
+    // time, while agents keep asking for tokens.
+    let introspections = futures_util::future::join_all(tokens.chunks(19).map(|chunk| {
+        let fx = &fx;
+        async move {
+            for token in chunk {
+                assert!(introspect(fx, "gw-zendesk", token).await.0);
+                assert!(introspect(fx, "gw-zendesk", token).await.0);
+            }
+        }
+    }));
+    let minting = async {
+        let mut statuses = Vec::new();
+        for _ in 0..50 {
+            let res =
+                fx.t.client
+                    .post(fx.t.url("/token"))
+                    .basic_auth("triage-host", Some(&fx.secret))
+                    .form(&[("grant_type", "client_credentials"), ("resource", ZENDESK)])
+                    .send()
+                    .await
+                    .expect("token");
+            statuses.push(res.status().as_u16());
+        }
+        statuses
+    };
+    let (_, statuses) = tokio::join!(introspections, minting);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // The 50 pairs still counted are summarised when their tokens expire.
+    fx.t.app.audit.flush_repeats(fx.now() + 3_600);
+    // 200 grants and 300 answers: every answer is a record of its own or
+    // counted in a summary (a pair whose repeat came after its count was
+    // summarised is counted afresh, as a first answer).
+    let records = trail.wait(150 + 50 + 150 + 150).await;
+    let answers: u64 = records
+        .iter()
+        .filter(|s| s.json["event"] == "introspect")
+        .map(|s| s.json["count"].as_u64().unwrap_or(1))
+        .sum();
+    assert_eq!(answers, 300, "every active answer is accounted for");
+    let early = records
+        .iter()
+        .filter(|s| {
+            s.json["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("summarised early")
+        })
+        .count();
+    assert!(
+        early >= 50,
+        "the full counter's pairs were summarised: {early}"
+    );
+    assert_eq!(fx.t.app.audit.dropped(), 0);
+    assert_chain(&records, false);
+}

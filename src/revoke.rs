@@ -170,6 +170,59 @@ impl AdminRevocation {
     }
 }
 
+/// The audit record of a stored revocation (admin API and CLI alike):
+/// what was revoked, in the field that names it.
+pub fn describe(trail: &mut AuditRecord, stored: &Revocation) {
+    trail.detail = format!(
+        "revoked {} {}",
+        stored.kind.as_str(),
+        crate::error::shown(&stored.value)
+    );
+    match stored.kind {
+        RevocationKind::Subject => {
+            trail.subject = Some(stored.value.clone());
+            trail.idp = stored.idp.clone();
+        }
+        RevocationKind::Agent => trail.agent = Some(stored.value.clone()),
+        RevocationKind::Client => trail.client_id = Some(stored.value.clone()),
+        RevocationKind::Jti => trail.jti = Some(stored.value.clone()),
+    }
+}
+
+/// What an operator is told a stored revocation does.
+pub fn summary(stored: &Revocation) -> String {
+    let at = crate::clock::rfc3339(stored.revoked_at);
+    let what = match stored.kind {
+        RevocationKind::Jti => {
+            format!("token {} and every token derived from it are", stored.value)
+        }
+        RevocationKind::Subject => format!(
+            "every token of user {}{} issued up to {at} is",
+            stored.value,
+            stored
+                .idp
+                .as_deref()
+                .map(|i| format!(" (of {i})"))
+                .unwrap_or_default()
+        ),
+        RevocationKind::Agent => {
+            format!("every token of agent {} issued up to {at} is", stored.value)
+        }
+        RevocationKind::Client => {
+            format!(
+                "every token of client {} issued up to {at} is",
+                stored.value
+            )
+        }
+    };
+    format!(
+        "revoked: {} {} (id {}); {what} inactive on every replica within a second",
+        stored.kind.as_str(),
+        stored.value,
+        stored.id
+    )
+}
+
 /// Admin API and CLI: store the revocation and propagate it; it is kept
 /// `cover` seconds.
 pub async fn admin_revoke(
@@ -203,6 +256,38 @@ mod tests {
             agent: agent.map(Into::into),
             client: None,
             reason: None,
+        }
+    }
+
+    #[test]
+    fn the_operator_is_told_what_each_kind_revoked() {
+        let stored = |kind, value: &str, idp: Option<&str>| Revocation {
+            id: 7,
+            kind,
+            value: value.into(),
+            idp: idp.map(str::to_string),
+            revoked_at: 0,
+            expires_at: 60,
+            actor: "cli".into(),
+            reason: None,
+        };
+        let at = "1970-01-01T00:00:00Z";
+        let cases = [
+            (
+                stored(RevocationKind::Jti, "j1", None),
+                "revoked: jti j1 (id 7); token j1 and every token derived from it are inactive on every replica within a second".to_string(),
+            ),
+            (
+                stored(RevocationKind::Subject, "alice", Some("https://okta")),
+                format!("revoked: subject alice (id 7); every token of user alice (of https://okta) issued up to {at} is inactive on every replica within a second"),
+            ),
+            (
+                stored(RevocationKind::Agent, "bot", None),
+                format!("revoked: agent bot (id 7); every token of agent bot issued up to {at} is inactive on every replica within a second"),
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(summary(&r), want);
         }
     }
 

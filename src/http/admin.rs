@@ -16,12 +16,10 @@ use super::token::refusal;
 use crate::app::AppState;
 use crate::audit::{AuditRecord, Event};
 use crate::client_auth::{constant_time_eq, sha256};
-use crate::error::shown;
 use crate::error::{ErrorCode, OAuthError};
 use crate::policy::Denial;
 use crate::reason::Reason;
 use crate::revoke::{AdminRevocation, admin_revoke};
-use crate::store::RevocationKind;
 
 /// Check the admin credential. `Err` is the answer to send; a refused
 /// credential is recorded (an unconfigured admin API records nothing: it
@@ -111,16 +109,7 @@ pub async fn create(
         )),
     };
     if let Ok(stored) = &result {
-        trail.detail = format!("revoked {} {}", stored.kind.as_str(), shown(&stored.value));
-        match stored.kind {
-            RevocationKind::Subject => {
-                trail.subject = Some(stored.value.clone());
-                trail.idp = stored.idp.clone();
-            }
-            RevocationKind::Agent => trail.agent = Some(stored.value.clone()),
-            RevocationKind::Client => trail.client_id = Some(stored.value.clone()),
-            RevocationKind::Jti => trail.jti = Some(stored.value.clone()),
-        }
+        crate::revoke::describe(&mut trail, stored);
     }
     let answer = result.map(|stored| (StatusCode::CREATED, Json(stored)).into_response());
     finish(&app, trail, "revoked", answer).await

@@ -216,8 +216,43 @@ async fn the_revoke_cli_reaches_a_running_app() {
     .await
     .expect("the CLI ran");
     assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
-    let expected = format!("revoked: subject {uid} (id 1); tokens issued up to ");
+    let expected =
+        format!("revoked: subject {uid} (id 1); every token of user {uid} issued up to ");
     assert!(out.stdout.starts_with(&expected), "stdout: {}", out.stdout);
+    // Audited like the admin API, on a chain of its own.
+    let records = crate::audit::all(&fx.t.app.store.db).await;
+    let cli = records
+        .iter()
+        .find(|s| {
+            s.json["request_id"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("cli-")
+        })
+        .expect("the CLI's audit record");
+    assert_eq!(
+        (
+            &cli.json["event"],
+            &cli.json["decision"],
+            &cli.json["reason"],
+            &cli.json["subject"]
+        ),
+        (
+            &json!("admin"),
+            &json!("allow"),
+            &json!("revoked"),
+            &json!(uid)
+        )
+    );
+    assert!(
+        cli.json["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("revoked subject {uid} with the agent-sts CLI")),
+        "{}",
+        cli.json["detail"]
+    );
+    assert!(cli.json["chain"].as_str().unwrap().starts_with("cli-"));
 
     let took = until_inactive(&fx, &fx.t, &alice, Duration::from_secs(3)).await;
     eprintln!("the app saw the CLI's revocation after {took:?}");

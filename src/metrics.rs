@@ -20,8 +20,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
-/// Seconds: revocations carry whole-second times.
-const LAG_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+/// Seconds, from 1 ms: pub/sub lag is measured from the publication in
+/// microseconds (the poll path from the whole-second `revoked_at`).
+const LAG_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -257,8 +260,16 @@ pub fn audit_commit(elapsed: Duration, ok: bool) {
     }
 }
 
-pub fn revocation_lag(path: &'static str, seconds: i64) {
-    histogram!(REVOCATION_LAG, "path" => path).record(seconds.max(0) as f64);
+/// Wall-clock microseconds, for measurements only (like request
+/// latencies): never for token times, which take the injected clock.
+pub fn wall_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+pub fn revocation_lag(path: &'static str, micros: i64) {
+    histogram!(REVOCATION_LAG, "path" => path).record(micros.max(0) as f64 / 1_000_000.0);
 }
 
 pub fn revocation_view_age(seconds: i64) {

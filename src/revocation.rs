@@ -114,11 +114,13 @@ impl View {
     }
 
     /// Apply a revocation made elsewhere, and measure how long it took to
-    /// arrive (once the view has synced: not the backlog read at start).
-    fn arrive(&mut self, r: &Revocation, path: &'static str, now: UnixTime) {
+    /// arrive (once the view has synced: not the backlog read at start):
+    /// from its publication when the message says when (microseconds),
+    /// else from its whole-second `revoked_at` (the poll path).
+    fn arrive(&mut self, r: &Revocation, path: &'static str, sent_us: Option<i64>, now_us: i64) {
         let synced = self.synced_at.is_some();
         if self.apply(r) && synced {
-            crate::metrics::revocation_lag(path, now - r.revoked_at);
+            crate::metrics::revocation_lag(path, lag_micros(r, sent_us, now_us));
         }
     }
 
@@ -161,17 +163,28 @@ impl View {
     }
 }
 
+/// How long a revocation took to arrive, in microseconds.
+fn lag_micros(r: &Revocation, sent_us: Option<i64>, now_us: i64) -> i64 {
+    let since = sent_us
+        .filter(|s| *s > 0)
+        .unwrap_or_else(|| r.revoked_at.saturating_mul(1_000_000));
+    now_us.saturating_sub(since).max(0)
+}
+
 /// The view is older than the bound: answer 503, not a guess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stale {
     pub age_seconds: Option<i64>,
 }
 
-/// What replicas publish: a stored revocation and whose it is.
+/// What replicas publish: a stored revocation, whose it is, and when it
+/// was sent (wall-clock microseconds; absent from older replicas' messages).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Message {
     deployment: String,
     revocation: Revocation,
+    #[serde(default)]
+    sent_us: i64,
 }
 
 pub struct Revocations {
@@ -256,6 +269,7 @@ impl Revocations {
             let message = Message {
                 deployment: self.deployment.clone(),
                 revocation: stored.clone(),
+                sent_us: crate::metrics::wall_micros(),
             };
             let payload =
                 serde_json::to_string(&message).map_err(|e| StoreError::Query(e.to_string()))?;
@@ -277,7 +291,8 @@ impl Revocations {
         loop {
             let rows = self.store.db.revocations_after(after, now, PAGE).await?;
             total += rows.len();
-            self.write(|v| rows.iter().for_each(|r| v.arrive(r, "poll", now)));
+            let now_us = crate::metrics::wall_micros();
+            self.write(|v| rows.iter().for_each(|r| v.arrive(r, "poll", None, now_us)));
             match rows.last() {
                 Some(last) if rows.len() as i64 == PAGE => after = last.id,
                 _ => break,
@@ -328,8 +343,10 @@ impl Revocations {
                 .subscribe(&channel, |payload| {
                     match serde_json::from_str::<Message>(&payload) {
                         Ok(m) if m.deployment == self.deployment => {
-                            let now = self.clock.now();
-                            self.write(|v| v.arrive(&m.revocation, "pubsub", now))
+                            let now_us = crate::metrics::wall_micros();
+                            self.write(|v| {
+                                v.arrive(&m.revocation, "pubsub", Some(m.sent_us), now_us)
+                            })
                         }
                         Ok(_) => tracing::warn!("ignored a revocation of another deployment"),
                         Err(e) => tracing::warn!(error = %e, "unreadable revocation message"),
@@ -470,6 +487,17 @@ mod tests {
             v.apply(&r);
             assert_eq!(v.is_revoked(&token(iat)), want, "{r:?} iat {iat}");
         }
+    }
+
+    #[test]
+    fn lag_is_measured_in_microseconds_from_the_publication() {
+        let r = rev(1, RevocationKind::Jti, "j", None, 100);
+        assert_eq!(lag_micros(&r, Some(100_250_000), 100_253_700), 3_700);
+        // Poll (or an older replica's message): from the whole second.
+        assert_eq!(lag_micros(&r, None, 100_480_000), 480_000);
+        assert_eq!(lag_micros(&r, Some(0), 100_480_000), 480_000);
+        // Clocks a little apart never give a negative lag.
+        assert_eq!(lag_micros(&r, Some(100_500_000), 100_499_999), 0);
     }
 
     #[test]

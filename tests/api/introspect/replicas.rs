@@ -66,6 +66,26 @@ async fn every_replica_honours_a_revocation_made_on_another() {
     let limit = if has_redis() { 1 } else { 3 };
     let took = until_inactive(&fx, &b, &on_b, Duration::from_secs(limit)).await;
     eprintln!("replica B saw the revocation after {took:?}");
+    if has_redis() {
+        // Measured in milliseconds from the publication: a real, sub-second
+        // figure (whole seconds made every pub/sub lag 0).
+        let text = b.get("/metrics").await.text().await.unwrap();
+        let value = |suffix: &str| -> f64 {
+            let prefix = format!(
+                "agent_sts_revocation_propagation_lag_seconds_{suffix}{{path=\"pubsub\"}} "
+            );
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        let (sum, count) = (value("sum"), value("count"));
+        assert!(count >= 1.0, "a pub/sub arrival was measured");
+        assert!(
+            sum > 0.0 && sum / count < 1.0,
+            "pub/sub lag {sum} s over {count}"
+        );
+    }
 
     // "Alice quits" on A; B restarts (C) and knows it from its first
     // answer: her Okta token from before buys nothing new there either.

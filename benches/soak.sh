@@ -23,6 +23,16 @@
 # here is stopped on exit. Knobs: SOAK_SECONDS SOAK_WARMUP SOAK_RATE
 # SOAK_CONNS PER_TOKEN SAMPLE_EVERY MAX_GROWTH_PCT and lib.sh's
 # (STS_DIR=/tmp/perf/soak, STS_PORT, BUILD=0, BENCH_*).
+#
+# SOAK_MODE=distinct: the audit counter's regression run. Every token is
+# introspected twice (PER_TOKEN=2: a first answer and a counted repeat, so
+# every (token, caller) pair ends in a summary) at SOAK_RATE (default 6000
+# here), so more than 100,000 distinct tokens are introspected within one
+# token lifetime and the counter fills (its early summary is 100,000
+# records at once). The soak runs in SLICE (10 s) slices: p99 and the
+# status mix per slice; at the end /metrics' dropped and folded audit
+# records and the summary records in the store. Fails on any dropped
+# record or any 503 besides the usual checks.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 STS_DIR="${STS_DIR:-/tmp/perf/soak}"
@@ -31,6 +41,14 @@ STS_DIR="${STS_DIR:-/tmp/perf/soak}"
 STORE="sqlite"; [ -z "${BENCH_DATABASE_URL:-}" ] || STORE="postgres"; [ -z "${BENCH_REDIS_URL:-}" ] || STORE="$STORE + redis"
 REV="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null) || REV="$REV+dirty-src"
+SOAK_MODE="${SOAK_MODE:-mixed}"
+case "$SOAK_MODE" in
+  mixed) ;;
+  distinct) SOAK_RATE="${SOAK_RATE:-6000}"; PER_TOKEN="${PER_TOKEN:-2}"; SOAK_SECONDS="${SOAK_SECONDS:-70}"
+    MAX_GROWTH_PCT="${MAX_GROWTH_PCT:-1000}" ;; # the caches fill: reported, not the point here
+  *) echo "SOAK_MODE is mixed or distinct" >&2; exit 2 ;;
+esac
+SLICE="${SLICE:-10}"
 SOAK_SECONDS="${SOAK_SECONDS:-60}"
 SOAK_WARMUP="${SOAK_WARMUP:-10s}"
 SOAK_RATE="${SOAK_RATE:-2000}"
@@ -93,7 +111,32 @@ sampler "$samples"
 echo "soak: ${SOAK_SECONDS}s at $SOAK_RATE req/s (1 exchange + $PER_TOKEN introspections per token), c=$SOAK_CONNS; RSS every ${SAMPLE_EVERY}s" >&2
 t0=$(lib_cpu_ticks "$STS_PID")
 log="$OUT_DIR/soak.txt"
-soak_wrk "${SOAK_SECONDS}s" "$log"
+if [ "$SOAK_MODE" = distinct ]; then
+  # Slices, so p99 and the status mix can be read over time; their counts
+  # are added up into one log of the same shape for the checks below.
+  slices=$(( (SOAK_SECONDS + SLICE - 1) / SLICE ))
+  : > "$OUT_DIR/slices.txt"
+  for i in $(seq 1 "$slices"); do
+    soak_wrk "${SLICE}s" "$OUT_DIR/slice-$i.txt"
+    sl="$OUT_DIR/slice-$i.txt"
+    echo "$((i * SLICE))s: p99 $(awk '/^ +99%/{print $2}' "$sl" | lib_to_ms) ms; $(sed -n 's/^statuses: //p' "$sl"); $(sed -n 's/^soak: //p' "$sl")" >> "$OUT_DIR/slices.txt"
+  done
+  awk '
+    /requests in/ { req += $1 }
+    /^soak: / { for (i = 2; i <= NF; i++) { split($i, a, "="); soak[a[1]] += a[2] } }
+    /^statuses: / { for (i = 2; i <= NF; i++) { split($i, a, "="); st[a[1]] += a[2] } }
+    /^class: / { for (i = 2; i <= NF; i++) { split($i, a, "="); cl[a[1]] += a[2] } }
+    /^ +99%/ { p99 = $2 }
+    END {
+      printf "  %d requests in %ds\nRequests/sec: %.2f\n", req, '"$SOAK_SECONDS"', req / '"$SOAK_SECONDS"'
+      printf "    99%% %s\n", p99
+      printf "soak:"; for (k in soak) printf " %s=%d", k, soak[k]; printf "\n"
+      printf "statuses:"; for (k in st) printf " %s=%d", k, st[k]; printf "\n"
+      printf "class:"; for (k in cl) printf " %s=%d", k, cl[k]; printf "\n"
+    }' "$OUT_DIR"/slice-*.txt > "$log"
+else
+  soak_wrk "${SOAK_SECONDS}s" "$log"
+fi
 t1=$(lib_cpu_ticks "$STS_PID")
 end_kb=$(lib_rss_kb "$STS_PID")
 stop_sampler
@@ -144,6 +187,21 @@ echo "server log: $errs ERROR/WARN lines ($STS_DIR/server.log); results in $OUT_
 [ "${errs:-0}" = 0 ] || grep -E ' (ERROR|WARN) ' "$STS_DIR/server.log" | cut -c1-300 | sort | uniq -c | sort -rn | head -5
 
 fail=0
+if [ "$SOAK_MODE" = distinct ]; then
+  sleep 5 # the backlog of summaries drains at the writer's pace
+  curl -sS "$BASE_URL/metrics" > "$OUT_DIR/metrics-end.txt" || true
+  metric() { awk -v k="$1" '$1 == k {print $2}' "$OUT_DIR/metrics-end.txt"; }
+  dropped=$(metric agent_sts_audit_dropped_total); folded=$(metric agent_sts_audit_folded_total)
+  backlog=$(metric agent_sts_audit_backlog)
+  q="SELECT count(*) FROM audit_records WHERE event = 'introspect' AND record LIKE '%\"count\":%' AND record NOT LIKE '%\"count\":null%'"
+  if [ -n "${BENCH_DATABASE_URL:-}" ]; then summaries=$(lib_psql -c "$q"); else summaries=$(sqlite3 "$STS_DIR/bench.db" "$q"); fi
+  n503=$(field 503 "$statline"); n503=${n503:-0}
+  echo "per ${SLICE}s slice:"; sed 's/^/  /' "$OUT_DIR/slices.txt"
+  echo "audit: dropped ${dropped:-?}, folded ${folded:-?}, backlog now ${backlog:-?}; introspection summaries in the store: $summaries"
+  echo "# distinct: dropped=${dropped:-?} folded=${folded:-?} summaries=$summaries 503=$n503" >> "$OUT_DIR/summary.csv"
+  [ "${dropped:-1}" = 0 ] || { echo "FAIL: ${dropped:-?} audit records dropped" >&2; fail=1; }
+  [ "$n503" = 0 ] || { echo "FAIL: $n503 answers were 503" >&2; fail=1; }
+fi
 [ "$n5xx" = 0 ] || { echo "FAIL: $n5xx 5xx answers" >&2; fail=1; }
 [ -z "$http_5xx" ] || { echo "FAIL: /metrics counts 5xx answers" >&2; fail=1; }
 [ "$reqs" -gt 0 ] && [ "$n2xx" = "$reqs" ] || { echo "FAIL: $((reqs - n2xx)) of $reqs answers not 2xx" >&2; fail=1; }

@@ -24,10 +24,14 @@ use crate::store::Database;
 /// The tracing target of audit lines, for routing them to a SIEM.
 pub const LOG_TARGET: &str = "audit";
 
-/// How full the queue may be before background records (summaries, and
-/// records that found the queue full) wait: the other half is kept for
+/// How full the queue may be before introspection records that are not
+/// awaited go to the background backlog: the other half is kept for
 /// `/token`, whose records are awaited.
 const BACKGROUND_SHARE: usize = 2;
+/// The backlog is fed to the writer only while fewer records than this
+/// are queued: a `/token` record never waits behind more than this many
+/// summaries (the writer commits in queue order).
+const BACKLOG_FEED_BELOW: usize = 128;
 
 /// A record's first occurrence was written; the same ones since are
 /// counted, and summarised in one record at `until`.
@@ -77,8 +81,9 @@ pub struct Audit {
     background: Arc<Background>,
 }
 
-/// Records waiting for room in the writer's queue, sent only while at
-/// least half of it is free (`/token` never waits behind bookkeeping).
+/// Records waiting for room in the writer's queue, sent only while it
+/// holds fewer than [`BACKLOG_FEED_BELOW`] records (`/token` never waits
+/// behind more bookkeeping than that).
 /// Bounded: past `max` waiting records, the excess is folded into one
 /// summary of what it was (never silently lost); a record is dropped only
 /// when even that cannot be queued, and each drop is counted and logged.
@@ -154,8 +159,8 @@ impl Background {
         }
     }
 
-    /// Move waiting records into the queue while at least half of it is
-    /// free, until the process stops.
+    /// Move waiting records into the queue while it is nearly empty, until
+    /// the process stops.
     async fn run(self: Arc<Self>, tx: mpsc::Sender<writer::Job>) {
         loop {
             let next = self.lock().pop_front();
@@ -163,8 +168,9 @@ impl Background {
                 self.wake.notified().await;
                 continue;
             };
-            while tx.capacity() < tx.max_capacity() / BACKGROUND_SHARE {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            let below = BACKLOG_FEED_BELOW.min(tx.max_capacity() / BACKGROUND_SHARE).max(1);
+            while tx.max_capacity() - tx.capacity() >= below {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
             if tx.send(Audit::job(record, at, None)).await.is_err() {
                 return;

@@ -4,16 +4,17 @@
 //! `audit`, see `log`). No token, secret or
 //! assertion ever appears in a record: only `jti`s, ids and hashes.
 
+mod backlog;
 pub mod log;
 pub mod record;
 pub mod verify;
 mod writer;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 pub use record::{AuditRecord, Decision, Event};
 
@@ -28,10 +29,6 @@ pub const LOG_TARGET: &str = "audit";
 /// awaited go to the background backlog: the other half is kept for
 /// `/token`, whose records are awaited.
 const BACKGROUND_SHARE: usize = 2;
-/// The backlog is fed to the writer only while fewer records than this
-/// are queued: a `/token` record never waits behind more than this many
-/// summaries (the writer commits in queue order).
-const BACKLOG_FEED_BELOW: usize = 128;
 
 /// A record's first occurrence was written; the same ones since are
 /// counted, and summarised in one record at `until`.
@@ -78,117 +75,7 @@ pub struct Audit {
     /// Records that need not be awaited and wait for room in the queue:
     /// summaries, and records that found it full. Fed to the writer in the
     /// background ([`Background::run`]).
-    background: Arc<Background>,
-}
-
-/// Records waiting for room in the writer's queue, sent only while it
-/// holds fewer than [`BACKLOG_FEED_BELOW`] records (`/token` never waits
-/// behind more bookkeeping than that).
-/// Bounded: past `max` waiting records, the excess is folded into one
-/// summary of what it was (never silently lost); a record is dropped only
-/// when even that cannot be queued, and each drop is counted and logged.
-struct Background {
-    waiting: Mutex<VecDeque<(AuditRecord, UnixTime)>>,
-    wake: Notify,
-    max: usize,
-    dropped: AtomicU64,
-    /// Second of the last "dropped" log line (one a second at most).
-    logged_at: AtomicI64,
-}
-
-impl Background {
-    fn new(max: usize) -> Self {
-        Self {
-            waiting: Mutex::new(VecDeque::new()),
-            wake: Notify::new(),
-            max,
-            dropped: AtomicU64::new(0),
-            logged_at: AtomicI64::new(0),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(AuditRecord, UnixTime)>> {
-        match self.waiting.lock() {
-            Ok(w) => w,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Queue `records` for the writer; what does not fit under `max` is
-    /// folded into one record saying how many, of which counts.
-    fn push(&self, records: Vec<AuditRecord>, now: UnixTime) {
-        let mut waiting = self.lock();
-        let room = self.max.saturating_sub(waiting.len());
-        let mut records = records.into_iter();
-        waiting.extend(records.by_ref().take(room).map(|r| (r, now)));
-        let rest: Vec<AuditRecord> = records.collect();
-        if !rest.is_empty() {
-            let count: u64 = rest.iter().map(|r| r.count.unwrap_or(1)).sum();
-            let folded = AuditRecord {
-                event: rest[0].event,
-                decision: rest[0].decision,
-                reason: rest[0].reason.clone(),
-                detail: format!(
-                    "{} records folded into this one ({count} decisions in all): the audit \
-                     backlog was full",
-                    rest.len()
-                ),
-                count: Some(count),
-                ..AuditRecord::default()
-            };
-            crate::metrics::audit_folded(rest.len());
-            waiting.push_back((folded, now));
-        }
-        drop(waiting);
-        self.wake.notify_one();
-    }
-
-    /// A record that could not be kept at all: counted, logged once a second.
-    fn dropped(&self, now: UnixTime) {
-        let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        crate::metrics::audit_dropped();
-        if self.logged_at.swap(now, Ordering::Relaxed) != now {
-            tracing::error!(
-                dropped_in_all = total,
-                "audit records are being dropped: the queue and its backlog are full"
-            );
-        }
-    }
-
-    /// Move waiting records into the queue while it is nearly empty, until
-    /// the process stops.
-    async fn run(self: Arc<Self>, tx: mpsc::Sender<writer::Job>) {
-        loop {
-            let next = self.lock().pop_front();
-            let Some((record, at)) = next else {
-                self.wake.notified().await;
-                continue;
-            };
-            let below = BACKLOG_FEED_BELOW.min(tx.max_capacity() / BACKGROUND_SHARE).max(1);
-            while tx.max_capacity() - tx.capacity() >= below {
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            }
-            if tx.send(Audit::job(record, at, None)).await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Shutdown: everything still waiting, into the queue (waiting as long
-    /// as it takes, within the caller's bound).
-    async fn drain(&self, tx: &mpsc::Sender<writer::Job>) {
-        loop {
-            let next = self.lock().pop_front();
-            let Some((record, at)) = next else { return };
-            if tx.send(Audit::job(record, at, None)).await.is_err() {
-                return;
-            }
-        }
-    }
+    background: Arc<backlog::Backlog>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -203,7 +90,9 @@ impl Audit {
     /// Start the writer for `replica`'s chains. `insecure_disable` (start-dev
     /// benchmarks only) records nothing.
     pub fn start(db: Database, replica: &str, config: &AuditConfig) -> Self {
-        let background = Arc::new(Background::new(config.counted_pairs.max(config.queue)));
+        let background = Arc::new(backlog::Backlog::new(
+            config.counted_pairs.max(config.queue),
+        ));
         let tx = if config.insecure_disable {
             None
         } else {
@@ -316,22 +205,18 @@ impl Audit {
         // Only the non-awaited share of the queue: the rest is /token's.
         if tx.capacity() >= tx.max_capacity() / BACKGROUND_SHARE {
             match tx.try_send(Self::job(record, now, None)) {
-                Ok(()) => return,
+                Ok(()) => {}
                 Err(
                     mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job),
                 ) => {
                     if let Some(r) = job.record {
-                        self.background.push(vec![r], now);
+                        self.background.push(r, now);
                     }
-                    return;
                 }
             }
-        }
-        if self.background.len() >= self.background.max {
-            self.background.dropped(now);
             return;
         }
-        self.background.push(vec![record], now);
+        self.background.push(record, now);
     }
 
     /// Introspection in `first` mode: record an active answer only the
@@ -434,74 +319,16 @@ impl Audit {
         self.summarise(expired, now, None);
     }
 
-    /// One record per key with further occurrences.
+    /// One record per key with further occurrences, made and written in
+    /// the background: a full counter's 100,000 summaries cost the request
+    /// that filled it nothing.
     fn summarise(
         &self,
         counted: HashMap<(String, String), Repeats>,
         now: UnixTime,
-        when: Option<&str>,
+        when: Option<&'static str>,
     ) {
-        let mut summaries = Vec::new();
-        for ((first, second), r) in counted {
-            if r.count == 0 {
-                continue;
-            }
-            let count = r.count;
-            let (what, ends) = match r.kind {
-                Repeated::ActiveAnswers => {
-                    ("active answers to this caller", "until the token expired")
-                }
-                Repeated::RateLimited { .. } => (
-                    "refusals over the rate limit",
-                    "in the minute after the first",
-                ),
-                Repeated::Unauthenticated => (
-                    "refusals like it before client authentication from this address",
-                    "in the minute after the first",
-                ),
-            };
-            let mut summary = AuditRecord {
-                event: r.event,
-                subject: r.subject,
-                agent: r.agent,
-                expires_at: r.expires_at,
-                detail: format!("{count} further {what}, {}", when.unwrap_or(ends)),
-                count: Some(count),
-                ..AuditRecord::default()
-            };
-            match r.kind {
-                Repeated::ActiveAnswers => {
-                    summary.decision = Some(Decision::Allow);
-                    summary.reason = "active".into();
-                    summary.jti = Some(first);
-                    summary.client_id = Some(second);
-                }
-                Repeated::Unauthenticated => {
-                    summary.decision = Some(Decision::Deny);
-                    summary.reason = first
-                        .strip_prefix("unauthenticated:")
-                        .unwrap_or_default()
-                        .to_string();
-                    summary.client_ip = Some(second);
-                }
-                Repeated::RateLimited { per_ip } => {
-                    summary.decision = Some(Decision::Deny);
-                    summary.reason = crate::reason::Reason::RateLimited.as_str().into();
-                    // A summary spans many requests: an address only when
-                    // it is what was counted.
-                    if per_ip {
-                        summary.client_ip = Some(second);
-                    } else {
-                        summary.client_id = Some(second);
-                    }
-                }
-            }
-            summaries.push(summary);
-        }
-        if !summaries.is_empty() {
-            // In the background: never a burst into the queue /token needs.
-            self.background.push(summaries, now);
-        }
+        self.background.push_counts(counted, now, when);
     }
 }
 
@@ -590,7 +417,7 @@ mod tests {
             introspection: IntrospectionAudit::First,
             repeats: Mutex::new(HashMap::new()),
             max_repeats,
-            background: Arc::new(Background::new(1_000)),
+            background: Arc::new(backlog::Backlog::new(1_000)),
         };
         (audit, rx)
     }
@@ -609,7 +436,7 @@ mod tests {
     /// What reached the writer, the background backlog (summaries) first:
     /// no background task runs in these tests.
     fn written(audit: &Audit, rx: &mut mpsc::Receiver<writer::Job>) -> Vec<AuditRecord> {
-        let mut out: Vec<AuditRecord> = audit.background.lock().drain(..).map(|(r, _)| r).collect();
+        let mut out: Vec<AuditRecord> = audit.background.take_all();
         out.extend(std::iter::from_fn(|| {
             rx.try_recv().ok().and_then(|j| j.record)
         }));

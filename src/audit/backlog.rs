@@ -89,7 +89,8 @@ impl Backlog {
         now: UnixTime,
         when: Option<&'static str>,
     ) {
-        let counts: HashMap<_, _> = counts.into_iter().filter(|(_, r)| r.count > 0).collect();
+        // Keys never repeated are skipped as the batch is read, not here:
+        // this runs on the request that filled the counter.
         if counts.is_empty() {
             return;
         }
@@ -98,7 +99,7 @@ impl Backlog {
             w.counts.push_back((counts.into_iter(), now, when));
         } else {
             let folded = folded(&counts);
-            crate::metrics::audit_folded(counts.len());
+            crate::metrics::audit_folded(counts.values().filter(|r| r.count > 0).count());
             w.records.push_back((folded, now));
         }
         drop(w);
@@ -136,6 +137,7 @@ impl Backlog {
             };
             let made: Vec<_> = chunk
                 .into_iter()
+                .filter(|(_, r)| r.count > 0)
                 .map(|(key, r)| (summary(key, r, when), at))
                 .collect();
             self.lock().records.extend(made);
@@ -182,15 +184,15 @@ impl Backlog {
 /// and repeats it stands for.
 fn folded(counts: &HashMap<(String, String), Repeats>) -> AuditRecord {
     let total: u64 = counts.values().map(|r| r.count).sum();
+    let keys = counts.values().filter(|r| r.count > 0).count();
     let first = counts.values().next();
     AuditRecord {
         event: first.and_then(|r| r.event),
         decision: Some(Decision::Allow),
         reason: "active".into(),
         detail: format!(
-            "{total} further answers for {} keys, summarised together: the audit backlog \
-             was still writing the previous summaries",
-            counts.len()
+            "{total} further answers for {keys} keys, summarised together: the audit backlog \
+             was still writing the previous summaries"
         ),
         count: Some(total),
         ..AuditRecord::default()

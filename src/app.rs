@@ -429,7 +429,7 @@ fn admin_credential(config: &Config) -> Option<[u8; 32]> {
     config
         .admin
         .as_ref()
-        .and_then(|a| crate::client_auth::decode_hex(&a.credential_sha256))
+        .and_then(|a| crate::digest::decode_sha256_hex(&a.credential_sha256))
 }
 
 /// The key ring at start: refuses to serve without a key that can sign.

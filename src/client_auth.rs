@@ -131,34 +131,6 @@ fn invalid_client(reason: Reason, description: impl Into<String>) -> Denial {
     Denial::new(ErrorCode::InvalidClient, reason, description)
 }
 
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-/// ring's constant-time comparison, which the house rules name for this
-/// job; ring marks it deprecated for external use without a replacement.
-#[allow(
-    deprecated,
-    reason = "ring's constant-time compare is the sanctioned primitive here"
-)]
-pub(crate) fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    ring::constant_time::verify_slices_are_equal(a, b).is_ok()
-}
-
-pub(crate) fn decode_hex(h: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if h.len() != 64 {
-        return None;
-    }
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// Authenticate the client and return its registration.
 pub async fn authenticate<'p>(
     policy: &'p Policy,
@@ -181,10 +153,10 @@ pub async fn authenticate<'p>(
             let client = policy.client(&client_id);
             let stored = client
                 .and_then(|c| c.secret_sha256.as_deref())
-                .and_then(decode_hex);
+                .and_then(crate::digest::decode_sha256_hex);
             // Compare even for an unknown client, so timing says nothing.
-            let presented = sha256(secret.expose().as_bytes());
-            let equal = constant_time_eq(&presented, &stored.unwrap_or([0u8; 32]));
+            let presented = crate::digest::sha256(secret.expose().as_bytes());
+            let equal = crate::digest::constant_time_eq(&presented, &stored.unwrap_or([0u8; 32]));
             let client = client.ok_or_else(|| unknown(&client_id))?;
             if client.auth != method {
                 return Err(wrong_method(client));
@@ -288,7 +260,7 @@ async fn verify_assertion<'p>(
     let jti = text("jti")
         .filter(|j| !j.is_empty())
         .ok_or_else(|| bad("no jti".into()))?;
-    let key = hex(&sha256(format!("{iss}\n{jti}").as_bytes()));
+    let key = crate::digest::sha256_hex(format!("{iss}\n{jti}").as_bytes());
     let first = replay.first_use(&key, exp + SKEW, now).await.map_err(|e| {
         tracing::error!(error = %e, "replay cache unavailable");
         Denial::new(
@@ -333,16 +305,6 @@ fn assertion_times(claims: &serde_json::Map<String, Value>, now: UnixTime) -> Re
         return Err("iat is in the future".into());
     }
     Ok(exp)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -420,13 +382,5 @@ mod tests {
                 prop_assert!(e > NOW - SKEW && e <= NOW + MAX_ASSERTION_AHEAD + SKEW);
             }
         }
-    }
-
-    #[test]
-    fn hex_round_trip() {
-        let h = hex(&sha256(b"x"));
-        assert_eq!(decode_hex(&h), Some(sha256(b"x")));
-        assert_eq!(decode_hex("zz"), None);
-        assert_eq!(decode_hex(&"g".repeat(64)), None);
     }
 }

@@ -25,6 +25,7 @@ pub mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod digest;
 pub mod error;
 pub mod grants;
 pub mod http;

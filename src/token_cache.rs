@@ -18,10 +18,7 @@ use crate::clock::UnixTime;
 
 /// The SHA-256 of a token: what the maps are keyed by (a token is never kept).
 pub fn digest(token: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    crate::digest::sha256(token.as_bytes())
 }
 
 #[derive(Debug)]

@@ -155,7 +155,7 @@ impl AuditRecord {
         let mut canonical = self.clone();
         canonical.hash = String::new();
         let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
-        crate::client_auth::hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
+        crate::digest::sha256_hex(&bytes)
     }
 
     /// Link after `prev_hash` at `seq` of `chain`, seal, and return the
@@ -168,9 +168,7 @@ impl AuditRecord {
         self.prev_hash = prev_hash.to_string();
         self.hash.clear();
         let mut json = serde_json::to_string(self).unwrap_or_default();
-        let hash = crate::client_auth::hex(
-            ring::digest::digest(&ring::digest::SHA256, json.as_bytes()).as_ref(),
-        );
+        let hash = crate::digest::sha256_hex(json.as_bytes());
         if json.ends_with("\"\"}") {
             json.truncate(json.len() - 2);
             json.push_str(&hash);

@@ -525,8 +525,7 @@ fn new_secret() -> Result<(), CliError> {
         .map_err(|_| CliError::Usage("the system random number generator failed".into()))?;
     use base64::Engine;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::digest::sha256_hex(secret.as_bytes());
     println!("client secret (give it to the client; it is not stored): {secret}");
     println!("configure:  secret_sha256 = \"{hex}\"");
     Ok(())

@@ -178,11 +178,7 @@ impl DevIdp {
 }
 
 fn stable_hex(s: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(s.as_bytes())
 }
 
 /// A stable UUID-shaped id for a name, like Entra's `oid`.

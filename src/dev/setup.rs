@@ -199,8 +199,7 @@ mod tests {
     fn dev_secret_matches_the_policy_hash() {
         let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let c = dev_config(addr, Path::new("d"), Path::new("k")).unwrap();
-        let hash = ring::digest::digest(&ring::digest::SHA256, DEV_CLIENT_SECRET.as_bytes());
-        let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::digest::sha256_hex(DEV_CLIENT_SECRET.as_bytes());
         assert_eq!(
             c.agents[0].client.secret_sha256.as_deref(),
             Some(hex.as_str())

@@ -15,7 +15,7 @@ use super::error::no_store;
 use super::token::refusal;
 use crate::app::AppState;
 use crate::audit::{AuditRecord, Event};
-use crate::client_auth::{constant_time_eq, sha256};
+use crate::digest::{constant_time_eq, sha256};
 use crate::error::{ErrorCode, OAuthError};
 use crate::policy::Denial;
 use crate::reason::Reason;

@@ -20,5 +20,6 @@ mod limits;
 mod openapi;
 mod routing;
 mod start_dev;
+mod store;
 mod token;
 mod upstream;

@@ -13,7 +13,6 @@ use crate::client_auth::ClientKeys;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dev::idp::DevIdp;
-use crate::introspection::VerifiedCache;
 use crate::policy::Policy;
 use crate::rate_limit::RateLimits;
 use crate::revocation::Revocations;
@@ -22,6 +21,7 @@ use crate::store::{Store, StoreError};
 use crate::tokens::keyring::{KeyRing, SharedKeyRing};
 use crate::tokens::keys::{self, KeyError};
 use crate::tokens::random_id;
+use crate::tokens::verified::VerifiedCache;
 use crate::upstream::UpstreamRegistry;
 
 pub type AppState = Arc<App>;
@@ -198,7 +198,7 @@ impl App {
             introspection_endpoint,
             revocation_endpoint,
             revocations,
-            verified: VerifiedCache::new(crate::introspection::CACHE_MAX_ENTRIES),
+            verified: VerifiedCache::new(crate::tokens::verified::CACHE_MAX_ENTRIES),
             admin_credential,
             audit,
             replica_id,
@@ -257,7 +257,7 @@ impl App {
             introspection_endpoint: self.introspection_endpoint.clone(),
             revocation_endpoint: self.revocation_endpoint.clone(),
             revocations: Arc::clone(&self.revocations),
-            verified: VerifiedCache::new(crate::introspection::CACHE_MAX_ENTRIES),
+            verified: VerifiedCache::new(crate::tokens::verified::CACHE_MAX_ENTRIES),
             admin_credential,
             audit: Arc::clone(&self.audit),
             replica_id: self.replica_id.clone(),

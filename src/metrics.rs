@@ -12,9 +12,6 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::audit::AuditRecord;
-use crate::rate_limit::Limit;
-
 /// Seconds: 100 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -194,10 +191,10 @@ fn status_label(status: u16) -> &'static str {
 
 /// One decision, as it is audited (summaries of repeats are not counted
 /// again: their occurrences were counted as they happened).
-pub fn decision(record: &AuditRecord) {
-    let event = record.event.map_or("none", |e| e.as_str());
-    let decision = record.decision.map_or("none", |d| d.as_str());
-    counter!(DECISIONS, "event" => event, "decision" => decision, "reason" => reason_label(&record.reason))
+/// One decision as answered: `event` and `decision` are the audit record's
+/// names (closed sets), `reason` its code.
+pub fn decision(event: &'static str, decision: &'static str, reason: &str) {
+    counter!(DECISIONS, "event" => event, "decision" => decision, "reason" => reason_label(reason))
         .increment(1);
 }
 
@@ -214,8 +211,9 @@ fn reason_label(reason: &str) -> &'static str {
     LABELS.get(reason).copied().unwrap_or("other")
 }
 
-pub fn rate_limited(limit: Limit) {
-    counter!(RATE_LIMITED, "limit" => limit.as_str()).increment(1);
+/// `limit` is a rate limit's fixed name (`per_ip`, `per_agent`, `per_caller`).
+pub fn rate_limited(limit: &'static str) {
+    counter!(RATE_LIMITED, "limit" => limit).increment(1);
 }
 
 pub fn rate_limit_fallback() {

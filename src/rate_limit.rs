@@ -50,7 +50,7 @@ impl Exceeded {
     pub fn new(limit: Limit, wait: Duration, whose: &str, rate: Rate) -> Self {
         let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let retry_after = retry_after.max(1);
-        crate::metrics::rate_limited(limit);
+        crate::metrics::rate_limited(limit.as_str());
         Self {
             retry_after,
             description: format!(

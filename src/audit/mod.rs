@@ -177,7 +177,7 @@ impl Audit {
             ..AuditRecord::default()
         };
         let result = self.commit(record, now).await;
-        crate::metrics::decision(&answered(counted, result.is_ok()));
+        count(&answered(counted, result.is_ok()));
         result
     }
 
@@ -199,7 +199,7 @@ impl Audit {
     /// writes it when there is room.
     pub fn record(&self, record: AuditRecord, now: UnixTime) {
         if record.count.is_none() {
-            crate::metrics::decision(&record);
+            count(&record);
         }
         let Some(tx) = &self.tx else { return };
         // Only the non-awaited share of the queue: the rest is /token's.
@@ -284,7 +284,7 @@ impl Audit {
         if let Ok(mut repeats) = self.repeats.lock() {
             if let Some(entry) = repeats.get_mut(&key) {
                 entry.count += 1;
-                crate::metrics::decision(record);
+                count(record);
                 return false;
             }
             if repeats.len() >= self.max_repeats {
@@ -330,6 +330,15 @@ impl Audit {
     ) {
         self.background.push_counts(counted, now, when);
     }
+}
+
+/// Count a decision in `/metrics`.
+fn count(record: &AuditRecord) {
+    crate::metrics::decision(
+        record.event.map_or("none", Event::as_str),
+        record.decision.map_or("none", Decision::as_str),
+        &record.reason,
+    );
 }
 
 /// What a decision was as answered: an allow (or report-only allow) whose

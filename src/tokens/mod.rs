@@ -3,6 +3,7 @@
 pub mod keyring;
 pub mod keys;
 pub mod own;
+pub mod verified;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -4,6 +4,7 @@
 
 mod fake_idp;
 
+mod architecture;
 mod audit;
 mod cli;
 mod cli_keys;

@@ -4,7 +4,10 @@
 
 mod client_credentials;
 mod issue;
+mod request;
 mod token_exchange;
+
+pub use request::{CredentialsRequest, ExchangeRequest, GrantRequest};
 
 use std::collections::HashMap;
 
@@ -13,8 +16,8 @@ use serde::Serialize;
 use crate::app::App;
 use crate::audit::{AuditRecord, Decision, Event};
 use crate::client_auth::Presented;
-use crate::error::{ErrorCode, shown};
-use crate::metadata::{GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN};
+use crate::error::ErrorCode;
+use crate::metadata::TOKEN_TYPE_ACCESS_TOKEN;
 use crate::policy::Denial;
 use crate::reason::Reason;
 
@@ -192,22 +195,15 @@ pub async fn token(
     trail.agent_principal = Some(agent.principal().to_string());
     trail.scopes_required = Some(agent.required.clone());
     app.limits.token(&client.id).await?;
-    let issued = match req.required("grant_type")? {
-        GRANT_TOKEN_EXCHANGE => token_exchange::exchange(app, agent, req, now, trail).await?,
-        GRANT_CLIENT_CREDENTIALS => {
-            trail.pattern = Some("workload".into());
-            client_credentials::grant(app, agent, req, now)?
+    let grant_type = req.required("grant_type")?;
+    if grant_type == GRANT_CLIENT_CREDENTIALS {
+        trail.pattern = Some("workload".into());
+    }
+    let issued = match GrantRequest::parse(grant_type, req)? {
+        GrantRequest::TokenExchange(x) => {
+            token_exchange::exchange(app, agent, &x, now, trail).await?
         }
-        other => {
-            return Err(Denial::new(
-                ErrorCode::UnsupportedGrantType,
-                Reason::UnsupportedGrantType,
-                format!(
-                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE} or client_credentials",
-                    shown(other)
-                ),
-            ));
-        }
+        GrantRequest::ClientCredentials(c) => client_credentials::grant(app, agent, &c, now)?,
     };
     let c = &issued.claims;
     trail.subject = Some(c.sub.clone());

@@ -8,17 +8,17 @@
 //! | the agent's workload token            | none                | workload |
 //! | an agent-sts token (obo/hybrid)       | none or workload    | chain: the old `act` nests in the new |
 //!
-//! Four named steps: parse, verify the subject, verify the actor, decide
-//! (the pure [`decide_exchange`] in `policy/`), mint. The audit record is
-//! filled from what was verified and the outcome, in [`describe`].
+//! Named steps over the parsed request ([`ExchangeRequest`], `request.rs`):
+//! verify the subject, verify the actor, decide (the pure
+//! [`decide_exchange`] in `policy/`), mint. The audit record is filled from
+//! what was verified and the outcome, in [`describe`].
 
+use super::ExchangeRequest;
 use super::issue::{Grant, Issued, issue};
-use super::{TokenRequest, bad_request};
 use crate::app::App;
 use crate::audit::{AuditRecord, Decision};
 use crate::clock::UnixTime;
-use crate::error::{ErrorCode, shown};
-use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
+use crate::error::ErrorCode;
 use crate::policy::{Agent, Denial, Exchange, Outcome, Presented, Token, decide_exchange};
 use crate::reason::Reason;
 use crate::tokens::own::{OwnToken, verify_own_parsed};
@@ -43,37 +43,14 @@ impl Verified {
 pub async fn exchange(
     app: &App,
     agent: &Agent,
-    req: &TokenRequest,
+    x: &ExchangeRequest,
     now: UnixTime,
     trail: &mut AuditRecord,
 ) -> Result<Issued, Denial> {
-    // parse
-    let subject_token = req.required("subject_token")?;
-    let subject_type = token_type(req.required("subject_token_type")?, "subject_token_type")?;
-    let actor_token = match (req.get("actor_token"), req.get("actor_token_type")) {
-        (Some(t), Some(ty)) => Some((t, token_type(ty, "actor_token_type")?)),
-        (None, None) => None,
-        (Some(_), None) => {
-            return Err(bad_request("actor_token_type is required with actor_token"));
-        }
-        (None, Some(_)) => {
-            return Err(bad_request("actor_token_type was sent without actor_token"));
-        }
-    };
-    if let Some(t) = req.get("requested_token_type")
-        && t != TOKEN_TYPE_ACCESS_TOKEN
-    {
-        return Err(bad_request(format!(
-            "requested_token_type {:?} is not issued; only {TOKEN_TYPE_ACCESS_TOKEN}",
-            shown(t)
-        )));
-    }
-    let target = req.target()?;
-    let requested = req.scopes()?;
-
+    let (target, requested) = (x.target.as_str(), x.scopes.as_deref());
     // verify the subject, then the actor
-    let subject = verify(app, subject_token, "subject_token", now).await?;
-    let actor = match actor_token {
+    let subject = verify(app, &x.subject_token, "subject_token", now).await?;
+    let actor = match &x.actor {
         Some((t, _)) => Some(verify(app, t, "actor_token", now).await?),
         None => None,
     };
@@ -87,17 +64,17 @@ pub async fn exchange(
             issuer: &app.config.issuer,
             subject: Presented {
                 token: subject.token(),
-                token_type: subject_type,
+                token_type: x.subject_token_type,
             },
             actor: actor
                 .as_ref()
-                .zip(actor_token)
+                .zip(x.actor.as_ref())
                 .map(|(a, (_, token_type))| Presented {
                     token: a.token(),
                     token_type,
                 }),
             target,
-            requested: requested.as_deref(),
+            requested,
             now,
         },
     );
@@ -150,19 +127,6 @@ fn describe(trail: &mut AuditRecord, subject: &Verified, outcome: &Outcome) {
         trail.decision = Some(Decision::WouldDeny);
         trail.reason = w.denial.reason.as_str().into();
         trail.detail = w.denial.description.clone();
-    }
-}
-
-/// RFC 8693 §3: the token types we accept (whether a token is of the type
-/// it is sent as is part of the decision).
-fn token_type<'a>(t: &'a str, param: &str) -> Result<&'a str, Denial> {
-    if [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT].contains(&t) {
-        Ok(t)
-    } else {
-        Err(bad_request(format!(
-            "{param} {:?} is not supported; use {TOKEN_TYPE_ACCESS_TOKEN}, {TOKEN_TYPE_ID_TOKEN} or {TOKEN_TYPE_JWT}",
-            shown(t)
-        )))
     }
 }
 

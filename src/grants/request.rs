@@ -1,0 +1,151 @@
+//! A token request parsed once into its grant's typed form: after the
+//! form layer refused repeats and client authentication succeeded, no code
+//! asks for a parameter by name again. Each parse checks its parameters in
+//! the order the refusals are documented.
+
+use std::fmt;
+
+use super::{GRANT_CLIENT_CREDENTIALS, TokenRequest, bad_request};
+use crate::error::{ErrorCode, shown};
+use crate::metadata::{
+    GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
+};
+use crate::policy::Denial;
+use crate::reason::Reason;
+
+/// One variant per grant `/token` answers.
+#[derive(Debug)]
+pub enum GrantRequest {
+    TokenExchange(ExchangeRequest),
+    ClientCredentials(CredentialsRequest),
+}
+
+/// RFC 8693 §2.1.
+pub struct ExchangeRequest {
+    pub subject_token: String,
+    pub subject_token_type: &'static str,
+    /// `actor_token` and its `actor_token_type`: both or neither.
+    pub actor: Option<(String, &'static str)>,
+    pub target: String,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Tokens are never printed: their lengths only.
+impl fmt::Debug for ExchangeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExchangeRequest")
+            .field(
+                "subject_token",
+                &format_args!("[{} bytes]", self.subject_token.len()),
+            )
+            .field("subject_token_type", &self.subject_token_type)
+            .field(
+                "actor",
+                &self
+                    .actor
+                    .as_ref()
+                    .map(|(t, ty)| format!("[{} bytes] {ty}", t.len())),
+            )
+            .field("target", &self.target)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// RFC 6749 §4.4, with `resource`/`audience` (RFC 8707) and our
+/// `triggered_by`.
+#[derive(Debug)]
+pub struct CredentialsRequest {
+    pub target: String,
+    pub scopes: Option<Vec<String>>,
+    /// Who triggered the run, as the caller asserts it (unverified).
+    pub triggered_by: Option<String>,
+}
+
+const MAX_TRIGGERED_BY: usize = 256;
+
+impl GrantRequest {
+    /// Parse `req` as the grant `grant_type` names.
+    pub fn parse(grant_type: &str, req: &TokenRequest) -> Result<Self, Denial> {
+        match grant_type {
+            GRANT_TOKEN_EXCHANGE => ExchangeRequest::parse(req).map(Self::TokenExchange),
+            GRANT_CLIENT_CREDENTIALS => CredentialsRequest::parse(req).map(Self::ClientCredentials),
+            other => Err(Denial::new(
+                ErrorCode::UnsupportedGrantType,
+                Reason::UnsupportedGrantType,
+                format!(
+                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE} or client_credentials",
+                    shown(other)
+                ),
+            )),
+        }
+    }
+}
+
+impl ExchangeRequest {
+    fn parse(req: &TokenRequest) -> Result<Self, Denial> {
+        let subject_token = req.required("subject_token")?.to_string();
+        let subject_token_type =
+            token_type(req.required("subject_token_type")?, "subject_token_type")?;
+        let actor = match (req.get("actor_token"), req.get("actor_token_type")) {
+            (Some(t), Some(ty)) => Some((t.to_string(), token_type(ty, "actor_token_type")?)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(bad_request("actor_token_type is required with actor_token"));
+            }
+            (None, Some(_)) => {
+                return Err(bad_request("actor_token_type was sent without actor_token"));
+            }
+        };
+        if let Some(t) = req.get("requested_token_type")
+            && t != TOKEN_TYPE_ACCESS_TOKEN
+        {
+            return Err(bad_request(format!(
+                "requested_token_type {:?} is not issued; only {TOKEN_TYPE_ACCESS_TOKEN}",
+                shown(t)
+            )));
+        }
+        Ok(Self {
+            subject_token,
+            subject_token_type,
+            actor,
+            target: req.target()?.to_string(),
+            scopes: req.scopes()?,
+        })
+    }
+}
+
+impl CredentialsRequest {
+    fn parse(req: &TokenRequest) -> Result<Self, Denial> {
+        let target = req.target()?.to_string();
+        let scopes = req.scopes()?;
+        let triggered_by = req.get("triggered_by").map(str::to_string);
+        if triggered_by
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_TRIGGERED_BY)
+        {
+            return Err(bad_request(format!(
+                "triggered_by is longer than {MAX_TRIGGERED_BY} characters"
+            )));
+        }
+        Ok(Self {
+            target,
+            scopes,
+            triggered_by,
+        })
+    }
+}
+
+/// RFC 8693 §3: the token types we accept (whether a token is of the type
+/// it is sent as is part of the decision).
+fn token_type(t: &str, param: &str) -> Result<&'static str, Denial> {
+    [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT]
+        .into_iter()
+        .find(|known| *known == t)
+        .ok_or_else(|| {
+            bad_request(format!(
+                "{param} {:?} is not supported; use {TOKEN_TYPE_ACCESS_TOKEN}, {TOKEN_TYPE_ID_TOKEN} or {TOKEN_TYPE_JWT}",
+                shown(t)
+            ))
+        })
+}

@@ -5,7 +5,7 @@
 //!   (`server.header_read_timeout`, against slow-header clients). hyper's
 //!   cap is on its read buffer, which a large body on a kept-alive
 //!   connection grows: so every request's parsed head is measured again
-//!   before it is served ([`head_bytes`]), on every request of every
+//!   before it is served (`head_bytes`), on every request of every
 //!   connection.
 //! - Each request is served by the *current* router: a SIGHUP reload swaps
 //!   it, requests already running finish on the old one.

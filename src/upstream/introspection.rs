@@ -13,7 +13,7 @@ use crate::token_cache::{TokenCache, digest};
 
 const CACHE_SECONDS: i64 = 60;
 
-pub struct Introspector {
+pub struct BackChannel {
     /// Configured endpoint; otherwise discovery's.
     endpoint: Option<String>,
     client_id: String,
@@ -22,16 +22,16 @@ pub struct Introspector {
     cache: TokenCache<Option<Map<String, Value>>>,
 }
 
-impl std::fmt::Debug for Introspector {
+impl std::fmt::Debug for BackChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Introspector")
+        f.debug_struct("BackChannel")
             .field("endpoint", &self.endpoint)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
 }
 
-impl Introspector {
+impl BackChannel {
     pub fn new(endpoint: Option<String>, client_id: String, client_secret: SecretString) -> Self {
         Self {
             endpoint,

@@ -31,7 +31,7 @@ use crate::reason::Reason;
 use crate::token_cache::{self, TokenCache};
 
 pub use crate::config::{UpstreamKind, UpstreamUse};
-use introspection::Introspector;
+use introspection::BackChannel;
 use jwks_cache::{CachedKey, KeyCache, KeySource};
 pub use profile::TokenShape;
 
@@ -111,7 +111,7 @@ struct Upstream {
     keys: KeyCache,
     /// Tokens whose signature verified, with the key that verified them.
     signatures: TokenCache<Arc<CachedKey>>,
-    introspector: Option<Introspector>,
+    introspector: Option<BackChannel>,
 }
 
 impl Upstream {
@@ -130,7 +130,7 @@ impl Upstream {
         };
         let templates = config.issuer_templates();
         let introspector = match &config.introspection {
-            Some(i) => Some(Introspector::new(
+            Some(i) => Some(BackChannel::new(
                 i.endpoint.clone(),
                 i.client_id.clone(),
                 i.client_secret

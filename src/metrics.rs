@@ -205,7 +205,7 @@ fn reason_label(reason: &str) -> &'static str {
     static LABELS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
         std::sync::LazyLock::new(|| {
             let allows = ["granted", "active", "revoked", "done", "inactive"];
-            let reasons = crate::reason::Reason::ALL.iter().map(|r| r.as_str());
+            let reasons = crate::reason::Reason::all().map(crate::reason::Reason::as_str);
             allows.into_iter().chain(reasons).collect()
         });
     LABELS.get(reason).copied().unwrap_or("other")

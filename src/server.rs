@@ -17,7 +17,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -47,26 +47,23 @@ struct Current {
 }
 
 #[derive(Clone)]
-struct Live(Arc<RwLock<Current>>);
+struct Live(Arc<arc_swap::ArcSwap<Current>>);
 
 impl Live {
     fn new(app: AppState) -> Self {
         let router = crate::http::router(app.clone());
-        Self(Arc::new(RwLock::new(Current { app, router })))
+        Self(Arc::new(arc_swap::ArcSwap::from_pointee(Current {
+            app,
+            router,
+        })))
     }
 
     fn app(&self) -> AppState {
-        match self.0.read() {
-            Ok(c) => c.app.clone(),
-            Err(p) => p.into_inner().app.clone(),
-        }
+        self.0.load().app.clone()
     }
 
     fn router(&self) -> Router {
-        match self.0.read() {
-            Ok(c) => c.router.clone(),
-            Err(p) => p.into_inner().router.clone(),
-        }
+        self.0.load().router.clone()
     }
 
     /// Apply `request`, or say why not; the running generation stays on refusal.
@@ -79,10 +76,7 @@ impl Live {
         match result {
             Ok(app) => {
                 let router = crate::http::router(app.clone());
-                match self.0.write() {
-                    Ok(mut c) => *c = Current { app, router },
-                    Err(p) => *p.into_inner() = Current { app, router },
-                }
+                self.0.store(Arc::new(Current { app, router }));
                 crate::metrics::reload(true);
                 tracing::info!(
                     "configuration reloaded: policy, upstreams, introspectors, rate limits"

@@ -78,7 +78,7 @@ impl KeyRing {
 /// changes, with the serialised JWKS cached until the next state change.
 #[derive(Debug)]
 pub struct SharedKeyRing {
-    ring: RwLock<Arc<KeyRing>>,
+    ring: arc_swap::ArcSwap<KeyRing>,
     jwks: RwLock<Option<CachedJwks>>,
 }
 
@@ -91,23 +91,17 @@ struct CachedJwks {
 impl SharedKeyRing {
     pub fn new(ring: KeyRing) -> Self {
         Self {
-            ring: RwLock::new(Arc::new(ring)),
+            ring: arc_swap::ArcSwap::from_pointee(ring),
             jwks: RwLock::new(None),
         }
     }
 
     pub fn current(&self) -> Arc<KeyRing> {
-        match self.ring.read() {
-            Ok(r) => Arc::clone(&r),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.ring.load_full()
     }
 
     pub fn replace(&self, ring: KeyRing) {
-        match self.ring.write() {
-            Ok(mut r) => *r = Arc::new(ring),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
-        }
+        self.ring.store(Arc::new(ring));
         self.clear_jwks();
     }
 

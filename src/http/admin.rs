@@ -3,16 +3,13 @@
 //! `[admin]`; without it the admin API does not exist (404).
 
 use axum::Json;
-use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::RequestId;
+use super::Caller;
 use super::error::no_store;
-use super::token::refusal;
 use crate::app::AppState;
 use crate::audit::{AuditRecord, Event};
 use crate::digest::{constant_time_eq, sha256};
@@ -68,7 +65,7 @@ async fn finish(
 ) -> Response {
     let recorded = crate::grants::record(app, trail, allowed, result.as_ref().err()).await;
     match (result, recorded) {
-        (Ok(_), Err(d)) | (Err(d), _) => refusal(d, false),
+        (Ok(_), Err(d)) | (Err(d), _) => d.into_response(),
         (Ok(mut res), Ok(())) => {
             no_store(&mut res);
             res
@@ -86,13 +83,12 @@ fn unavailable(e: impl std::fmt::Display) -> Denial {
 }
 
 pub async fn create(
-    State(app): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Json<AdminRevocation>, JsonRejection>,
 ) -> Response {
-    let trail = super::trail(Some(Event::Admin), request_id, peer);
+    let trail = caller.trail(Event::Admin);
+    let app = caller.app;
     let mut trail = match authorize(&app, &headers, trail).await {
         Ok(t) => t,
         Err(res) => return res,
@@ -115,13 +111,9 @@ pub async fn create(
     finish(&app, trail, "revoked", answer).await
 }
 
-pub async fn list(
-    State(app): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    let trail = super::trail(Some(Event::Admin), request_id, peer);
+pub async fn list(caller: Caller, headers: HeaderMap) -> Response {
+    let trail = caller.trail(Event::Admin);
+    let app = caller.app;
     let mut trail = match authorize(&app, &headers, trail).await {
         Ok(t) => t,
         Err(res) => return res,
@@ -139,13 +131,9 @@ pub async fn list(
 
 /// `GET /admin/health`: the whole readiness report (what `/readyz` only
 /// summarises), for operators.
-pub async fn health(
-    State(app): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    let trail = super::trail(Some(Event::Admin), request_id, peer);
+pub async fn health(caller: Caller, headers: HeaderMap) -> Response {
+    let trail = caller.trail(Event::Admin);
+    let app = caller.app;
     let mut trail = match authorize(&app, &headers, trail).await {
         Ok(t) => t,
         Err(res) => return res,
@@ -172,13 +160,12 @@ pub struct AuditQuery {
 }
 
 pub async fn audit(
-    State(app): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let trail = super::trail(Some(Event::Admin), request_id, peer);
+    let trail = caller.trail(Event::Admin);
+    let app = caller.app;
     let mut trail = match authorize(&app, &headers, trail).await {
         Ok(t) => t,
         Err(res) => return res,

@@ -1,10 +1,13 @@
-//! The one writer that turns an `OAuthError` into a response.
+//! The one writer that turns an `OAuthError` — or a `Denial`, the domain's
+//! refusal — into a response.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
+use crate::policy::Denial;
+use crate::reason::Reason;
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
@@ -21,4 +24,50 @@ pub fn no_store(res: &mut Response) {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A refusal and whether the client tried the Authorization header:
+/// RFC 6749 §5.2 — `invalid_client` is 401, with `WWW-Authenticate` then.
+pub struct Refused {
+    pub denial: Denial,
+    pub used_basic: bool,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let Refused { denial, used_basic } = self;
+        // Rate-limit refusals are counted (metrics, audit summaries), not
+        // logged one by one: a retry storm must not become a log storm.
+        if denial.reason == Reason::RateLimited {
+            tracing::debug!(reason = %denial.reason, "request refused");
+        } else {
+            tracing::info!(reason = %denial.reason, error = denial.error.as_str(), "request refused");
+        }
+        let invalid_client = denial.error == ErrorCode::InvalidClient;
+        let error = match denial.error {
+            ErrorCode::ServerError => OAuthError::server_error(),
+            code => OAuthError::new(code, denial.description),
+        };
+        let mut res = match denial.retry_after {
+            Some(seconds) => super::with_retry_after(error, seconds),
+            None => error.into_response(),
+        };
+        if invalid_client && used_basic {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"agent-sts\""),
+            );
+        }
+        res
+    }
+}
+
+impl IntoResponse for Denial {
+    fn into_response(self) -> Response {
+        Refused {
+            denial: self,
+            used_basic: false,
+        }
+        .into_response()
+    }
 }

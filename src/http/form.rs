@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -15,6 +16,8 @@ use crate::error::ErrorCode;
 use crate::grants::TokenRequest;
 use crate::policy::Denial;
 use crate::reason::Reason;
+
+use super::error::Refused;
 
 /// Largest accepted body: room for two 16 KiB tokens and an assertion.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -38,15 +41,24 @@ pub struct Form {
     pub used_basic: bool,
 }
 
-/// The body as the handlers receive it (a read over the cap is a
-/// rejection), parsed: one entry point for `/token`, `/introspect`, `/revoke`.
-pub fn read(
-    headers: &HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Form, (Denial, bool)> {
-    match body {
-        Ok(body) => parse(headers, &body),
-        Err(_) => Err((too_large(), false)),
+/// The extractor of `/token`, `/introspect` and `/revoke`: the body read
+/// (within the cap) and parsed, or the refusal to answer. Never rejects:
+/// a bad form is the handler's to record and answer.
+pub struct OAuthForm(pub Result<Form, Refused>);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let parsed = match axum::body::Bytes::from_request(req, state).await {
+            Ok(body) => parse(&headers, &body),
+            Err(_) => Err((too_large(), false)),
+        };
+        Ok(Self(parsed.map_err(|(denial, used_basic)| Refused {
+            denial,
+            used_basic,
+        })))
     }
 }
 

@@ -140,6 +140,48 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What every audited handler needs of its request: the app, the request
+/// id and the peer address (the audit record's first fields).
+pub struct Caller {
+    pub app: crate::app::AppState,
+    request_id: RequestId,
+    peer: std::net::SocketAddr,
+}
+
+impl Caller {
+    /// The audit record this request starts with.
+    pub fn trail(&self, event: crate::audit::Event) -> crate::audit::AuditRecord {
+        trail(Some(event), self.request_id.clone(), self.peer)
+    }
+}
+
+impl axum::extract::FromRequestParts<crate::app::AppState> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &crate::app::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or(RequestId {
+                id: String::new(),
+                client: None,
+            });
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        Ok(Self {
+            app: app.clone(),
+            request_id,
+            peer,
+        })
+    }
+}
+
 /// The audit record a request starts with: its id and the peer address.
 fn trail(
     event: Option<crate::audit::Event>,

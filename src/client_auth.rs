@@ -11,11 +11,11 @@ use serde_json::Value;
 use crate::clock::UnixTime;
 use crate::config::{ClientAuthMethod, ClientConfig, SecretString, UpstreamAlg};
 use crate::error::ErrorCode;
+use crate::jose::jws;
 use crate::policy::{Denial, Policy};
 use crate::reason::Reason;
 use crate::store::ReplayCache;
 use crate::upstream::jwks_cache::{KeyCache, KeySource};
-use crate::upstream::jws;
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// RFC 7523 leaves the bound to us: assertions are short-lived.

@@ -30,6 +30,7 @@ pub mod error;
 pub mod grants;
 pub mod http;
 pub mod introspection;
+pub mod jose;
 pub mod metadata;
 pub mod metrics;
 pub mod policy;

@@ -19,10 +19,11 @@ use crate::app::App;
 use crate::audit::{AuditRecord, Decision};
 use crate::clock::UnixTime;
 use crate::error::ErrorCode;
+use crate::jose::{Refusal, jws};
 use crate::policy::{Agent, Denial, Exchange, Outcome, Presented, Token, decide_exchange};
 use crate::reason::Reason;
 use crate::tokens::own::{OwnToken, verify_own_parsed};
-use crate::upstream::{Refusal, VerifiedToken, jws};
+use crate::upstream::VerifiedToken;
 
 /// A presented token once its signature and claims verified.
 enum Verified {

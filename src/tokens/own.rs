@@ -5,9 +5,9 @@ use serde_json::{Map, Value, json};
 
 use super::keyring::KeyRing;
 use crate::clock::UnixTime;
+use crate::jose::{Refusal, jws};
 use crate::reason::Reason;
 use crate::revocation::{Ancestor, TokenRef};
-use crate::upstream::{Refusal, jws};
 
 /// RFC 9068 §2.1: the `typ` of a JWT access token.
 pub const TYP_AT_JWT: &str = "at+jwt";

@@ -17,7 +17,6 @@
 pub(crate) mod fetch;
 mod introspection;
 pub(crate) mod jwks_cache;
-pub mod jws;
 mod profile;
 mod times;
 
@@ -31,32 +30,10 @@ use crate::reason::Reason;
 use crate::token_cache::{self, TokenCache};
 
 pub use crate::config::{UpstreamKind, UpstreamUse};
+pub use crate::jose::{Refusal, jws};
 use introspection::BackChannel;
 use jwks_cache::{CachedKey, KeyCache, KeySource};
 pub use profile::TokenShape;
-
-/// Why a token was refused: a stable reason and a human detail. The detail
-/// names claims and values, never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub reason: Reason,
-    pub detail: String,
-}
-
-impl Refusal {
-    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.reason, self.detail)
-    }
-}
 
 /// A user's groups, or "unknown" (Entra groups overage): a scope that needs
 /// a group is then refused, never granted.

@@ -1,0 +1,32 @@
+//! JOSE shared by every verifier — upstream tokens, our own tokens, client
+//! assertions: compact JWS parsing and its header rules (`jws`), and the
+//! refusal every verifier answers with. josekit does the signing and the
+//! signature checks; digests and constant-time comparison are in
+//! `crate::digest`.
+
+pub mod jws;
+
+use crate::reason::Reason;
+
+/// Why a token was refused: a stable reason and a human detail. The detail
+/// names claims and values, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Refusal {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}

@@ -132,24 +132,12 @@ pub struct Readiness {
 impl App {
     /// Resolve secrets, connect storage (running migrations), load keys.
     pub async fn build(config: Config, clock: SharedClock) -> Result<AppState, StartError> {
-        let db_url = config
-            .storage
-            .database_url
-            .resolve()
-            .map_err(|m| StartError::Config(format!("storage.database_url: {m}")))?;
-        let redis_url = match &config.storage.redis_url {
-            Some(s) => Some(
-                s.resolve()
-                    .map_err(|m| StartError::Config(format!("storage.redis_url: {m}")))?,
-            ),
-            None => None,
-        };
         let now = clock.now();
         let ring = load_ring(&config.keys.dir, now)?;
         let upstreams =
             UpstreamRegistry::new(&config.upstreams, &config.outbound, Arc::clone(&clock))
                 .map_err(StartError::Config)?;
-        let store = Store::connect(&db_url, redis_url.as_ref()).await?;
+        let store = connect_store(&config).await?;
         let replica_id = random_id()?;
         store
             .db
@@ -422,6 +410,24 @@ fn log_readiness_change(status: &str, checks: &serde_json::Map<String, serde_jso
         tracing::warn!(status, failing = %summary, "not ready");
     }
     *last = summary;
+}
+
+/// The configured database and Redis, secrets resolved (serve, and the
+/// commands that write to the store).
+pub async fn connect_store(config: &Config) -> Result<Store, StartError> {
+    let db_url = config
+        .storage
+        .database_url
+        .resolve()
+        .map_err(|m| StartError::Config(format!("storage.database_url: {m}")))?;
+    let redis_url = match &config.storage.redis_url {
+        Some(s) => Some(
+            s.resolve()
+                .map_err(|m| StartError::Config(format!("storage.redis_url: {m}")))?,
+        ),
+        None => None,
+    };
+    Ok(Store::connect(&db_url, redis_url.as_ref()).await?)
 }
 
 /// SHA-256 of the admin credential; `None` closes `/admin`.

@@ -12,21 +12,7 @@ pub(super) async fn revoke(
     request: crate::revoke::AdminRevocation,
     clock: SharedClock,
 ) -> Result<(), CliError> {
-    let db_url = config
-        .storage
-        .database_url
-        .resolve()
-        .map_err(|m| CliError::Usage(format!("storage.database_url: {m}")))?;
-    let redis_url = match &config.storage.redis_url {
-        Some(s) => Some(
-            s.resolve()
-                .map_err(|m| CliError::Usage(format!("storage.redis_url: {m}")))?,
-        ),
-        None => None,
-    };
-    let store = crate::store::Store::connect(&db_url, redis_url.as_ref())
-        .await
-        .map_err(|e| CliError::Start(e.into()))?;
+    let store = crate::app::connect_store(&config).await?;
     let deployment = store
         .db
         .deployment_id(&crate::tokens::random_id().map_err(|e| CliError::Start(e.into()))?)

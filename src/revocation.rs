@@ -259,6 +259,15 @@ impl Revocations {
         })
     }
 
+    /// Revocations in force (the first `limit`, in id order), from the
+    /// database: what `GET /admin/revocations` lists.
+    pub async fn in_force(&self, limit: i64) -> Result<Vec<Revocation>, StoreError> {
+        self.store
+            .db
+            .revocations_after(0, self.clock.now(), limit)
+            .await
+    }
+
     /// Make a revocation durable, apply it here, and tell the other replicas.
     pub async fn revoke(&self, r: Revocation) -> Result<Revocation, StoreError> {
         let stored = self.store.db.insert_revocation(&r).await?;

@@ -120,9 +120,8 @@ pub async fn list(caller: Caller, headers: HeaderMap) -> Response {
     };
     trail.detail = "listed revocations".into();
     let result = app
-        .store
-        .db
-        .revocations_after(0, app.clock.now(), 10_000)
+        .revocations
+        .in_force(10_000)
         .await
         .map(|rows| Json(serde_json::json!({ "revocations": rows })).into_response())
         .map_err(unavailable);

@@ -56,6 +56,15 @@ async fn authorize(
     Err(res)
 }
 
+/// An admin request's app and audit record, once its credential checks out.
+async fn admitted(
+    caller: Caller,
+    headers: &HeaderMap,
+) -> Result<(AppState, AuditRecord), Response> {
+    let trail = authorize(&caller.app, headers, caller.trail(Event::Admin)).await?;
+    Ok((caller.app, trail))
+}
+
 /// Record an admin action's outcome, then answer with `ok` or the refusal.
 async fn finish(
     app: &AppState,
@@ -87,10 +96,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Json<AdminRevocation>, JsonRejection>,
 ) -> Response {
-    let trail = caller.trail(Event::Admin);
-    let app = caller.app;
-    let mut trail = match authorize(&app, &headers, trail).await {
-        Ok(t) => t,
+    let (app, mut trail) = match admitted(caller, &headers).await {
+        Ok(admitted) => admitted,
         Err(res) => return res,
     };
     let result = match body {
@@ -112,10 +119,8 @@ pub async fn create(
 }
 
 pub async fn list(caller: Caller, headers: HeaderMap) -> Response {
-    let trail = caller.trail(Event::Admin);
-    let app = caller.app;
-    let mut trail = match authorize(&app, &headers, trail).await {
-        Ok(t) => t,
+    let (app, mut trail) = match admitted(caller, &headers).await {
+        Ok(admitted) => admitted,
         Err(res) => return res,
     };
     trail.detail = "listed revocations".into();
@@ -131,10 +136,8 @@ pub async fn list(caller: Caller, headers: HeaderMap) -> Response {
 /// `GET /admin/health`: the whole readiness report (what `/readyz` only
 /// summarises), for operators.
 pub async fn health(caller: Caller, headers: HeaderMap) -> Response {
-    let trail = caller.trail(Event::Admin);
-    let app = caller.app;
-    let mut trail = match authorize(&app, &headers, trail).await {
-        Ok(t) => t,
+    let (app, mut trail) = match admitted(caller, &headers).await {
+        Ok(admitted) => admitted,
         Err(res) => return res,
     };
     trail.detail = "read the readiness report".into();
@@ -163,10 +166,8 @@ pub async fn audit(
     headers: HeaderMap,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let trail = caller.trail(Event::Admin);
-    let app = caller.app;
-    let mut trail = match authorize(&app, &headers, trail).await {
-        Ok(t) => t,
+    let (app, mut trail) = match admitted(caller, &headers).await {
+        Ok(admitted) => admitted,
         Err(res) => return res,
     };
     trail.detail = "queried the audit trail".into();

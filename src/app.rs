@@ -259,7 +259,7 @@ impl App {
     /// accepted `private_key_jwt` audience, beside the issuer).
     pub async fn authenticate(
         &self,
-        presented: crate::client_auth::Presented,
+        presented: &crate::client_auth::Presented,
         endpoint: &str,
         now: crate::clock::UnixTime,
     ) -> Result<&crate::config::ClientConfig, crate::policy::Denial> {

@@ -136,7 +136,7 @@ pub async fn authenticate<'p>(
     policy: &'p Policy,
     keys: &ClientKeys,
     replay: &ReplayCache,
-    presented: Presented,
+    presented: &Presented,
     audience: Audience<'_>,
     now: UnixTime,
 ) -> Result<&'p ClientConfig, Denial> {
@@ -150,15 +150,15 @@ pub async fn authenticate<'p>(
             secret,
             method,
         } => {
-            let client = policy.client(&client_id);
+            let client = policy.client(client_id);
             let stored = client
                 .and_then(|c| c.secret_sha256.as_deref())
                 .and_then(crate::digest::decode_sha256_hex);
             // Compare even for an unknown client, so timing says nothing.
             let presented = crate::digest::sha256(secret.expose().as_bytes());
             let equal = crate::digest::constant_time_eq(&presented, &stored.unwrap_or([0u8; 32]));
-            let client = client.ok_or_else(|| unknown(&client_id))?;
-            if client.auth != method {
+            let client = client.ok_or_else(|| unknown(client_id))?;
+            if client.auth != *method {
                 return Err(wrong_method(client));
             }
             if !equal || stored.is_none() {
@@ -178,7 +178,7 @@ pub async fn authenticate<'p>(
                 keys,
                 replay,
                 client_id.as_deref(),
-                &assertion,
+                assertion,
                 &audience,
                 now,
             )

@@ -102,9 +102,8 @@ pub async fn answer(
 ) -> Answer {
     let now = app.clock.now();
     trail.event = Some(Event::Introspect);
-    let claimed = presented.claimed();
     let caller = match app
-        .authenticate(presented, &app.introspection_endpoint, now)
+        .authenticate(&presented, &app.introspection_endpoint, now)
         .await
         .and_then(|c| {
             app.policy.introspector_by_client(&c.id).ok_or_else(|| {
@@ -117,7 +116,7 @@ pub async fn answer(
         }) {
         Ok(c) => c,
         Err(d) => {
-            trail.claimed_client_id = claimed;
+            trail.claimed_client_id = presented.claimed();
             return refused(app, trail, d, now);
         }
     };

@@ -87,11 +87,10 @@ pub async fn revoke_request(
     let result = async {
         let (presented, params) = parsed?;
         let now = app.clock.now();
-        let claimed = presented.claimed();
         let client = app
-            .authenticate(presented, &app.revocation_endpoint, now)
+            .authenticate(&presented, &app.revocation_endpoint, now)
             .await
-            .inspect_err(|_| trail.claimed_client_id = claimed)?;
+            .inspect_err(|_| trail.claimed_client_id = presented.claimed())?;
         trail.client_id = Some(client.id.clone());
         let token = params
             .get("token")

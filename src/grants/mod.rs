@@ -175,11 +175,11 @@ pub async fn token(
     trail.audience = req.targets.first().cloned();
     trail.scopes_requested = req.scopes().ok().flatten();
     let now = app.clock.now();
-    let claimed = presented.claimed();
+    // The claimed id is read (an assertion parsed) only when it failed.
     let client = app
-        .authenticate(presented, &app.token_endpoint, now)
+        .authenticate(&presented, &app.token_endpoint, now)
         .await
-        .inspect_err(|_| trail.claimed_client_id = claimed)?;
+        .inspect_err(|_| trail.claimed_client_id = presented.claimed())?;
     trail.client_id = Some(client.id.clone());
     let agent = app.policy.agent_by_client(&client.id).ok_or_else(|| {
         Denial::new(

@@ -193,12 +193,8 @@ fn deny(app: &App, mut trail: AuditRecord, d: &Denial, now: UnixTime) {
     trail.decision = Some(Decision::Deny);
     trail.reason = d.reason.as_str().into();
     trail.detail = d.description.clone();
-    if d.reason == Reason::RateLimited {
-        app.audit.rate_limited(trail, now);
-    } else if trail.client_id.is_some() {
-        app.audit.record(trail, now);
-    } else if let Some(first) = app.audit.unauthenticated(trail, now) {
-        app.audit.record(first, now);
+    if let Some(record) = app.audit.refusal(trail, now) {
+        app.audit.record(record, now);
     }
 }
 

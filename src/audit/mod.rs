@@ -257,12 +257,27 @@ impl Audit {
         }
     }
 
+    /// A refusal's record (decision and reason set), unless it is one of
+    /// many and counted instead: over a rate limit ([`Self::rate_limited`]),
+    /// or before any client authenticated ([`Self::unauthenticated`]).
+    /// Returns the record to write, if any.
+    pub fn refusal(&self, record: AuditRecord, now: UnixTime) -> Option<AuditRecord> {
+        if record.reason == crate::reason::Reason::RateLimited.as_str() {
+            self.rate_limited(record, now);
+            return None;
+        }
+        if record.client_id.is_none() {
+            return self.unauthenticated(record, now);
+        }
+        Some(record)
+    }
+
     /// A refusal before any client authenticated (`client_id` empty): the
     /// first per address and reason in a minute is returned, to be written
     /// as usual; the rest are counted into one summary record. An anonymous
     /// flood therefore writes a bounded number of rows a minute whatever
     /// its rate.
-    pub fn unauthenticated(&self, record: AuditRecord, now: UnixTime) -> Option<AuditRecord> {
+    fn unauthenticated(&self, record: AuditRecord, now: UnixTime) -> Option<AuditRecord> {
         let who = record.client_ip.clone().unwrap_or_default();
         let key = (format!("unauthenticated:{}", record.reason), who);
         let until = now + RATE_LIMITED_WINDOW;

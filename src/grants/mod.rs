@@ -131,24 +131,19 @@ pub async fn record(
             trail.decision = Some(Decision::Deny);
             trail.reason = d.reason.as_str().into();
             trail.detail = d.description.clone();
-            if d.reason == Reason::RateLimited {
-                // Counted, not written one by one: a retry storm must not
-                // become a storm of audit commits.
-                app.audit.rate_limited(trail, app.clock.now());
-                return Ok(());
-            }
         }
     }
     let refused = denial.is_some();
     let now = app.clock.now();
-    // Refused before any client authenticated: counted per address after
-    // the first (an anonymous flood must not become a flood of rows).
-    let trail = match trail.client_id {
-        None if refused => match app.audit.unauthenticated(trail, now) {
+    // Refusals that come in floods (rate limits, anonymous requests) are
+    // counted after the first, not written one by one.
+    let trail = if refused {
+        match app.audit.refusal(trail, now) {
             Some(first) => first,
             None => return Ok(()),
-        },
-        _ => trail,
+        }
+    } else {
+        trail
     };
     match app.audit.durable(trail, now).await {
         Ok(()) => Ok(()),

@@ -161,7 +161,8 @@ impl App {
         let deployment = store.db.deployment_id(&random_id()?).await?;
         let audit = Arc::new(Audit::start(store.db.clone(), &replica_id, &config.audit));
         let revocations = Arc::new(Revocations::new(
-            store.clone(),
+            store.db.clone(),
+            store.redis.clone(),
             Arc::clone(&clock),
             &config.revocation,
             deployment.clone(),

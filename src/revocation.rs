@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::clock::{SharedClock, UnixTime};
 use crate::config::{Config, MAX_TOKEN_TTL, RevocationConfig};
-use crate::store::{Revocation, RevocationKind, Store, StoreError};
+use crate::store::{RedisStore, Revocation, RevocationKind, RevocationStore, StoreError};
 
 /// Redis channel prefix; the deployment id follows, so deployments that
 /// share a Redis never see each other's revocations.
@@ -191,7 +191,9 @@ pub struct Revocations {
     view: RwLock<View>,
     /// This deployment's id (shared by every replica of one database).
     deployment: String,
-    store: Store,
+    db: Arc<dyn RevocationStore>,
+    /// Fan-out to the other replicas, when configured.
+    redis: Option<RedisStore>,
     clock: SharedClock,
     max_staleness: i64,
     poll: Duration,
@@ -207,7 +209,8 @@ impl std::fmt::Debug for Revocations {
 
 impl Revocations {
     pub fn new(
-        store: Store,
+        db: Arc<dyn RevocationStore>,
+        redis: Option<RedisStore>,
         clock: SharedClock,
         config: &RevocationConfig,
         deployment: String,
@@ -215,7 +218,8 @@ impl Revocations {
         Self {
             view: RwLock::new(View::default()),
             deployment,
-            store,
+            db,
+            redis,
             clock,
             max_staleness: config.max_staleness.as_secs() as i64,
             poll: Duration::from_millis(config.poll_interval_ms),
@@ -262,19 +266,17 @@ impl Revocations {
     /// Revocations in force (the first `limit`, in id order), from the
     /// database: what `GET /admin/revocations` lists.
     pub async fn in_force(&self, limit: i64) -> Result<Vec<Revocation>, StoreError> {
-        self.store
-            .db
-            .revocations_after(0, self.clock.now(), limit)
-            .await
+        self.db.revocations_after(0, self.clock.now(), limit).await
     }
 
     /// Make a revocation durable, apply it here, and tell the other replicas.
     pub async fn revoke(&self, r: Revocation) -> Result<Revocation, StoreError> {
-        let stored = self.store.db.insert_revocation(&r).await?;
+        let id = self.db.insert_revocation(&r).await?;
+        let stored = Revocation { id, ..r };
         self.write(|v| {
             v.apply(&stored);
         });
-        if let Some(redis) = &self.store.redis {
+        if let Some(redis) = &self.redis {
             let message = Message {
                 deployment: self.deployment.clone(),
                 revocation: stored.clone(),
@@ -298,7 +300,7 @@ impl Revocations {
         let mut after = self.read(|v| (v.max_id - LOOKBACK_ROWS).max(0));
         let mut total = 0;
         loop {
-            let rows = self.store.db.revocations_after(after, now, PAGE).await?;
+            let rows = self.db.revocations_after(after, now, PAGE).await?;
             total += rows.len();
             let now_us = crate::metrics::wall_micros();
             self.write(|v| rows.iter().for_each(|r| v.arrive(r, "poll", None, now_us)));
@@ -330,7 +332,7 @@ impl Revocations {
             let now = self.clock.now();
             if now - last_prune >= 60 {
                 last_prune = now;
-                if let Err(e) = self.store.db.prune_revocations(now).await {
+                if let Err(e) = self.db.prune_revocations(now).await {
                     tracing::warn!(error = %e, "revocation prune failed");
                 }
             }
@@ -343,7 +345,7 @@ impl Revocations {
 
     /// Apply revocations published by other replicas as they arrive.
     pub async fn run_subscriber(self: Arc<Self>) {
-        let Some(redis) = self.store.redis.clone() else {
+        let Some(redis) = self.redis.clone() else {
             return;
         };
         loop {

@@ -20,7 +20,7 @@ pub use record::{AuditRecord, Decision, Event};
 
 use crate::clock::{UnixTime, rfc3339};
 use crate::config::{AuditConfig, IntrospectionAudit};
-use crate::store::Database;
+use crate::store::AuditStore;
 
 /// The tracing target of audit lines, for routing them to a SIEM.
 pub const LOG_TARGET: &str = "audit";
@@ -89,7 +89,7 @@ impl std::fmt::Debug for Audit {
 impl Audit {
     /// Start the writer for `replica`'s chains. `insecure_disable` (start-dev
     /// benchmarks only) records nothing.
-    pub fn start(db: Database, replica: &str, config: &AuditConfig) -> Self {
+    pub fn start(db: Arc<dyn AuditStore>, replica: &str, config: &AuditConfig) -> Self {
         let background = Arc::new(backlog::Backlog::new(
             config.counted_pairs.max(config.queue),
         ));
@@ -372,7 +372,7 @@ pub const DECISIONS: [&str; 3] = ["allow", "deny", "would_deny"];
 /// `audit query` and `GET /admin/audit`: records matching `filter`, and the
 /// cursor for the next page (`None` on the last one).
 pub async fn query(
-    db: &Database,
+    db: &dyn AuditStore,
     mut filter: crate::store::AuditFilter,
 ) -> Result<(Vec<serde_json::Value>, Option<i64>), crate::store::StoreError> {
     filter.limit = filter.limit.clamp(1, 1_000);

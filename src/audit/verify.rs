@@ -6,7 +6,7 @@
 //! chain itself: ship the audit log lines to a SIEM as the outside copy.
 
 use super::record::{AuditRecord, GENESIS};
-use crate::store::{AuditRow, Database, StoreError};
+use crate::store::{AuditRow, AuditStore, StoreError};
 
 const PAGE: i64 = 5_000;
 
@@ -73,7 +73,7 @@ fn check(row: &AuditRow, expected_seq: i64, prev: &str) -> Result<String, String
     Ok(rec.hash)
 }
 
-pub async fn verify(db: &Database) -> Result<Report, StoreError> {
+pub async fn verify(db: &dyn AuditStore) -> Result<Report, StoreError> {
     let chains = db.audit_chains().await?;
     let mut records = 0u64;
     for chain in &chains {

@@ -15,7 +15,9 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::record::{AuditRecord, GENESIS};
-use crate::store::{AuditRow, Database};
+use std::sync::Arc;
+
+use crate::store::{AuditRow, AuditStore};
 
 const BATCH: usize = 256;
 
@@ -70,7 +72,7 @@ fn row(r: &AuditRecord, at: i64, record: String) -> AuditRow {
 }
 
 /// Run until every sender is gone (shutdown flushes what is queued).
-pub async fn run(mut rx: mpsc::Receiver<Job>, db: Database, replica: String) {
+pub async fn run(mut rx: mpsc::Receiver<Job>, db: Arc<dyn AuditStore>, replica: String) {
     let mut chain = Chain {
         replica,
         n: 1,

@@ -455,13 +455,13 @@ fn keys_command(cmd: KeysCommand, now: i64) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn open_database(config: &Config) -> Result<crate::store::Database, CliError> {
+async fn open_database(config: &Config) -> Result<crate::store::SharedDatabase, CliError> {
     let db_url = config
         .storage
         .database_url
         .resolve()
         .map_err(|m| CliError::Usage(format!("storage.database_url: {m}")))?;
-    crate::store::Database::connect(&db_url)
+    crate::store::connect_database(&db_url)
         .await
         .map_err(|e| CliError::Start(e.into()))
 }
@@ -470,7 +470,7 @@ async fn audit_command(cmd: AuditCommand) -> Result<(), CliError> {
     match cmd {
         AuditCommand::Verify { config } => {
             let db = open_database(&Config::load(&config)?).await?;
-            let report = crate::audit::verify::verify(&db)
+            let report = crate::audit::verify::verify(&*db)
                 .await
                 .map_err(|e| CliError::Start(e.into()))?;
             match report.broken {
@@ -506,7 +506,7 @@ async fn audit_command(cmd: AuditCommand) -> Result<(), CliError> {
                 after: 0,
                 limit,
             };
-            let (records, _) = crate::audit::query(&db, filter)
+            let (records, _) = crate::audit::query(&*db, filter)
                 .await
                 .map_err(|e| CliError::Start(e.into()))?;
             for r in records {

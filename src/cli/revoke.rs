@@ -26,7 +26,8 @@ pub(super) async fn revoke(
     );
     let audit = crate::audit::Audit::start(store.db.clone(), &writer, &config.audit);
     let revocations = crate::revocation::Revocations::new(
-        store,
+        store.db,
+        store.redis,
         Arc::clone(&clock),
         &config.revocation,
         deployment,

@@ -193,7 +193,7 @@ pub async fn audit(
                 after: q.after.unwrap_or(0),
                 limit: q.limit.unwrap_or(100),
             };
-            crate::audit::query(&app.store.db, filter)
+            crate::audit::query(&*app.store.db, filter)
                 .await
                 .map(|(records, next)| {
                     Json(serde_json::json!({ "records": records, "next": next })).into_response()

@@ -11,6 +11,10 @@
 //! contract test written once and run on SQLite always and on PostgreSQL when
 //! `AGENT_STS_TEST_DATABASE_URL` is set (CI sets it).
 //!
+//! Each concern is a trait ([`RevocationStore`], [`AuditStore`],
+//! [`ReplicaStore`]); a backend implements them all as a [`Database`], and
+//! each consumer holds only the trait it uses.
+//!
 //! Redis is optional; without it every cache and fan-out is in-process.
 
 mod audit;
@@ -20,6 +24,7 @@ mod replay;
 mod revocations;
 mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::UnixTime;
@@ -51,155 +56,107 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-#[derive(Debug, Clone)]
-pub enum Database {
-    Sqlite(sqlite::SqliteStore),
-    Postgres(postgres::PostgresStore),
-}
-
-impl Database {
-    /// Connect, with a bounded wait, and run pending migrations.
-    pub async fn connect(url: &SecretString) -> Result<Self, StoreError> {
-        let raw = url.expose();
-        if raw.starts_with("sqlite:") {
-            Ok(Self::Sqlite(sqlite::SqliteStore::connect(raw).await?))
-        } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
-            Ok(Self::Postgres(postgres::PostgresStore::connect(raw).await?))
-        } else {
-            Err(StoreError::Connect {
-                target: "database".into(),
-                cause: "the URL must start with sqlite: or postgres:".into(),
-            })
-        }
-    }
-
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Self::Sqlite(_) => "sqlite",
-            Self::Postgres(_) => "postgres",
-        }
-    }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(s) => s.ping().await,
-            Self::Postgres(s) => s.ping().await,
-        }
-    }
-
-    /// Close the pool: every later query fails. For shutdown, and for
-    /// fault tests that need storage to become unreachable.
-    pub async fn close(&self) {
-        match self {
-            Self::Sqlite(s) => s.close().await,
-            Self::Postgres(s) => s.close().await,
-        }
-    }
-
-    /// Record this process as a live replica (insert, or refresh last_seen).
-    pub async fn register_replica(
-        &self,
-        id: &str,
-        version: &str,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(s) => s.register_replica(id, version, now).await,
-            Self::Postgres(s) => s.register_replica(id, version, now).await,
-        }
-    }
-
-    /// Store a revocation; returns it with its id.
-    pub async fn insert_revocation(&self, r: &Revocation) -> Result<Revocation, StoreError> {
-        let id = match self {
-            Self::Sqlite(s) => s.insert_revocation(r).await?,
-            Self::Postgres(s) => s.insert_revocation(r).await?,
-        };
-        Ok(Revocation { id, ..r.clone() })
-    }
+/// Revocations as stored: written by whoever revokes, read by every
+/// replica's in-memory revocation view in id order.
+#[async_trait::async_trait]
+pub trait RevocationStore: Send + Sync + std::fmt::Debug {
+    /// Store a revocation; returns its id (ids only grow).
+    async fn insert_revocation(&self, r: &Revocation) -> Result<i64, StoreError>;
 
     /// Up to `limit` revocations with an id above `after`, in id order,
     /// that have not expired at `now`.
-    pub async fn revocations_after(
+    async fn revocations_after(
         &self,
         after: i64,
         now: UnixTime,
         limit: i64,
-    ) -> Result<Vec<Revocation>, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.revocations_after(after, now, limit).await,
-            Self::Postgres(s) => s.revocations_after(after, now, limit).await,
-        }
-    }
+    ) -> Result<Vec<Revocation>, StoreError>;
 
     /// Delete revocations that no longer cover any valid token.
-    pub async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.prune_revocations(now).await,
-            Self::Postgres(s) => s.prune_revocations(now).await,
-        }
-    }
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
 
-    /// This deployment's id, made on first use (see migration 0004).
-    pub async fn deployment_id(&self, candidate: &str) -> Result<String, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.deployment_id(candidate).await,
-            Self::Postgres(s) => s.deployment_id(candidate).await,
-        }
-    }
-
+/// The audit trail as stored: appended in batches by the writer, read by
+/// `audit verify` and the admin API.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// Append audit rows in one transaction: all or none.
-    pub async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(s) => s.insert_audit(rows).await,
-            Self::Postgres(s) => s.insert_audit(rows).await,
-        }
-    }
+    async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
 
     /// Every chain name, in order.
-    pub async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.audit_chains().await,
-            Self::Postgres(s) => s.audit_chains().await,
-        }
-    }
+    async fn audit_chains(&self) -> Result<Vec<String>, StoreError>;
 
     /// Up to `limit` rows of `chain` with seq above `after_seq`, in seq order.
-    pub async fn audit_chain_rows(
+    async fn audit_chain_rows(
         &self,
         chain: &str,
         after_seq: i64,
         limit: i64,
-    ) -> Result<Vec<AuditRow>, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.audit_chain_rows(chain, after_seq, limit).await,
-            Self::Postgres(s) => s.audit_chain_rows(chain, after_seq, limit).await,
-        }
-    }
+    ) -> Result<Vec<AuditRow>, StoreError>;
 
-    pub async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.audit_query(f).await,
-            Self::Postgres(s) => s.audit_query(f).await,
-        }
-    }
+    /// Rows matching `f`, newest first, at most `f.limit`.
+    async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError>;
+}
+
+/// The replicas sharing this database, and the deployment they form.
+#[async_trait::async_trait]
+pub trait ReplicaStore: Send + Sync + std::fmt::Debug {
+    /// Record this process as a live replica (insert, or refresh last_seen).
+    async fn register_replica(
+        &self,
+        id: &str,
+        version: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
 
     /// Replicas seen at or after `since`, as (id, version, last_seen).
-    pub async fn replicas_since(
+    async fn replicas_since(
         &self,
         since: UnixTime,
-    ) -> Result<Vec<(String, String, UnixTime)>, StoreError> {
-        match self {
-            Self::Sqlite(s) => s.replicas_since(since).await,
-            Self::Postgres(s) => s.replicas_since(since).await,
-        }
+    ) -> Result<Vec<(String, String, UnixTime)>, StoreError>;
+
+    /// This deployment's id, made on first use (see migration 0004).
+    async fn deployment_id(&self, candidate: &str) -> Result<String, StoreError>;
+}
+
+/// A database backend: every store above, plus its health. SQLite
+/// (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement it; the contract
+/// tests (`tests/api/store.rs`) hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait Database: RevocationStore + AuditStore + ReplicaStore {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Close the pool: every later query fails. For shutdown, and for
+    /// fault tests that need storage to become unreachable.
+    async fn close(&self);
+}
+
+/// The database every part of the process shares.
+pub type SharedDatabase = Arc<dyn Database>;
+
+/// Connect, with a bounded wait, and run pending migrations. The URL's
+/// scheme picks the backend.
+pub async fn connect_database(url: &SecretString) -> Result<SharedDatabase, StoreError> {
+    let raw = url.expose();
+    if raw.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(raw).await?))
+    } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PostgresStore::connect(raw).await?))
+    } else {
+        Err(StoreError::Connect {
+            target: "database".into(),
+            cause: "the URL must start with sqlite: or postgres:".into(),
+        })
     }
 }
 
 /// Everything stateful, shared by all handlers.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub db: Database,
+    pub db: SharedDatabase,
     pub redis: Option<RedisStore>,
 }
 
@@ -208,7 +165,7 @@ impl Store {
         db_url: &SecretString,
         redis_url: Option<&SecretString>,
     ) -> Result<Self, StoreError> {
-        let db = Database::connect(db_url).await?;
+        let db = connect_database(db_url).await?;
         let redis = match redis_url {
             Some(url) => Some(RedisStore::connect(url).await?),
             None => None,

@@ -43,17 +43,27 @@ impl PostgresStore {
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
         Ok(Self { pool })
     }
+}
 
-    pub async fn close(&self) {
-        self.pool.close().await;
+#[async_trait::async_trait]
+impl super::Database for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
-    pub async fn register_replica(
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl super::ReplicaStore for PostgresStore {
+    async fn register_replica(
         &self,
         id: &str,
         version: &str,
@@ -71,7 +81,7 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub async fn replicas_since(
+    async fn replicas_since(
         &self,
         since: UnixTime,
     ) -> Result<Vec<(String, String, UnixTime)>, StoreError> {
@@ -93,7 +103,21 @@ impl PostgresStore {
             .map_err(Into::into)
     }
 
-    pub async fn insert_revocation(&self, r: &Revocation) -> Result<i64, StoreError> {
+    async fn deployment_id(&self, candidate: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO deployment (singleton, id) VALUES (1, $1) ON CONFLICT (singleton) DO NOTHING")
+            .bind(candidate)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT id FROM deployment WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("id")?)
+    }
+}
+
+#[async_trait::async_trait]
+impl super::RevocationStore for PostgresStore {
+    async fn insert_revocation(&self, r: &Revocation) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO revocations (kind, value, idp, revoked_at, expires_at, actor, reason) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -110,7 +134,7 @@ impl PostgresStore {
         Ok(row.try_get("id")?)
     }
 
-    pub async fn revocations_after(
+    async fn revocations_after(
         &self,
         after: i64,
         now: UnixTime,
@@ -131,18 +155,21 @@ impl PostgresStore {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+    async fn prune_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
     }
+}
 
+#[async_trait::async_trait]
+impl super::AuditStore for PostgresStore {
     /// One statement, one implicit transaction, one round trip: the
     /// columns go as arrays (`UNNEST`), so the statement text is the same
     /// for every batch size and stays prepared.
-    pub async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+    async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -169,7 +196,7 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
+    async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT chain FROM audit_records ORDER BY chain")
             .fetch_all(&self.pool)
             .await?;
@@ -179,7 +206,7 @@ impl PostgresStore {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn audit_chain_rows(
+    async fn audit_chain_rows(
         &self,
         chain: &str,
         after_seq: i64,
@@ -201,23 +228,12 @@ impl PostgresStore {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+    async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         let mut q = super::audit::query_for::<sqlx::Postgres>(f);
         let rows = q.build().fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(super::audit::row_from)
             .collect::<Result<_, _>>()?)
-    }
-
-    pub async fn deployment_id(&self, candidate: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO deployment (singleton, id) VALUES (1, $1) ON CONFLICT (singleton) DO NOTHING")
-            .bind(candidate)
-            .execute(&self.pool)
-            .await?;
-        let row = sqlx::query("SELECT id FROM deployment WHERE singleton = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("id")?)
     }
 }

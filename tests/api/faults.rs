@@ -32,7 +32,7 @@ use agent_sts::app::{App, AppState};
 use agent_sts::audit::verify::verify;
 use agent_sts::clock::SharedClock;
 use agent_sts::config::{Config, SecretSource, SecretString};
-use agent_sts::store::{AuditFilter, Database, ReplayCache};
+use agent_sts::store::{AuditFilter, ReplayCache, connect_database};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -310,7 +310,7 @@ async fn postgres_stopped_mid_run_issues_nothing_and_recovers_without_a_restart(
     assert_eq!(received.len(), 4);
 
     // Read behind the app's back, not through the proxy.
-    let db = Database::connect(&SecretString::new(direct))
+    let db = connect_database(&SecretString::new(direct))
         .await
         .expect("connect to the test database");
     let filter = AuditFilter {
@@ -336,7 +336,7 @@ async fn postgres_stopped_mid_run_issues_nothing_and_recovers_without_a_restart(
         recorded, received,
         "allow records are exactly the tokens received"
     );
-    let report = verify(&db).await.expect("verify");
+    let report = verify(&*db).await.expect("verify");
     assert_eq!(report.broken, None, "the audit trail verifies");
 }
 

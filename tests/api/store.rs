@@ -1,17 +1,23 @@
 //! The storage contract, written once and run against the backend the
 //! tests use: SQLite always, PostgreSQL when `AGENT_STS_TEST_DATABASE_URL`
-//! is set (a fresh schema per test). Every `Database` method is held to
-//! what its callers rely on: order, bounds, expiry, all-or-none.
+//! is set (a fresh schema per test). Every method of the storage traits
+//! (`RevocationStore`, `AuditStore`, `ReplicaStore`, `Database`) is held to
+//! what its callers rely on: order, bounds, expiry, all-or-none. The replay
+//! cache is held to one contract in-process and, when
+//! `AGENT_STS_TEST_REDIS_URL` is set, in Redis.
 
 use agent_sts::config::SecretString;
-use agent_sts::store::{AuditFilter, AuditRow, Database, Revocation, RevocationKind};
+use agent_sts::store::{
+    AuditFilter, AuditRow, RedisStore, ReplayCache, Revocation, RevocationKind, SharedDatabase,
+    connect_database,
+};
 
-use crate::helpers::{backend, database_url};
+use crate::helpers::{TEST_REDIS_ENV, backend, database_url};
 
-async fn fresh() -> (Database, tempfile::TempDir) {
+async fn fresh() -> (SharedDatabase, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = database_url(dir.path()).await;
-    let db = Database::connect(&SecretString::new(url))
+    let db = connect_database(&SecretString::new(url))
         .await
         .expect("connect and migrate");
     (db, dir)
@@ -71,10 +77,9 @@ async fn revocations_come_back_in_id_order_unexpired_and_bounded() {
     .enumerate()
     {
         let r = revocation(kind, &format!("v{i}"), 100, 1_000 + i as i64);
-        let s = db.insert_revocation(&r).await.expect("insert");
-        assert!(s.id > 0);
-        assert_eq!(Revocation { id: 0, ..s.clone() }, r, "stored as given");
-        stored.push(s);
+        let id = db.insert_revocation(&r).await.expect("insert");
+        assert!(id > 0, "ids start above zero");
+        stored.push(Revocation { id, ..r });
     }
     let ids: Vec<i64> = stored.iter().map(|r| r.id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
@@ -228,4 +233,66 @@ async fn audit_rows_are_appended_all_or_none_and_read_back_by_chain_and_filter()
     })
     .await;
     assert_eq!(rest.len(), 2, "the cursor continues after the page");
+}
+
+/// The replay caches to hold to the contract: in-process always, Redis
+/// when the tests have one.
+/// With Redis, a second cache stands for another replica.
+async fn replay_caches() -> Vec<(&'static str, ReplayCache, Option<ReplayCache>)> {
+    let mut caches = vec![("memory", ReplayCache::new(None), None)];
+    if let Ok(url) = std::env::var(TEST_REDIS_ENV) {
+        let redis = RedisStore::connect(&SecretString::new(url))
+            .await
+            .expect("redis");
+        let replica = ReplayCache::new(Some(&redis));
+        caches.push(("redis", ReplayCache::new(Some(&redis)), Some(replica)));
+    }
+    caches
+}
+
+#[tokio::test]
+async fn a_one_time_key_is_new_once_until_it_expires() {
+    // Unique per run: a shared Redis remembers earlier runs' keys.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    let (run, now) = (since_epoch.as_nanos(), since_epoch.as_secs() as i64);
+    for (name, cache, replica) in replay_caches().await {
+        let key = format!("contract-{run}-{name}");
+        let other = format!("{key}-other");
+        assert!(
+            cache.first_use(&key, now + 60, now).await.expect("answer"),
+            "{name}: first use"
+        );
+        assert!(
+            !cache
+                .first_use(&key, now + 60, now + 1)
+                .await
+                .expect("answer"),
+            "{name}: a replay is refused"
+        );
+        assert!(
+            !cache
+                .first_use(&key, now + 120, now + 59)
+                .await
+                .expect("answer"),
+            "{name}: still refused just before expiry, whatever the new expiry"
+        );
+        assert!(
+            cache
+                .first_use(&other, now + 60, now)
+                .await
+                .expect("answer"),
+            "{name}: keys are independent"
+        );
+        if let Some(replica) = replica {
+            assert!(
+                !replica
+                    .first_use(&other, now + 60, now)
+                    .await
+                    .expect("answer"),
+                "{name}: a key one replica saw is refused at another"
+            );
+        }
+    }
 }

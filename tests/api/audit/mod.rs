@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use agent_sts::audit::AuditRecord;
 use agent_sts::audit::record::GENESIS;
 use agent_sts::clock::rfc3339;
-use agent_sts::store::{AuditFilter, AuditRow, Database};
+use agent_sts::store::{AuditFilter, AuditRow, SharedDatabase};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
@@ -97,7 +97,7 @@ impl Stored {
 
 /// New records since a point, read through `Database::audit_query`.
 pub struct Trail {
-    db: Database,
+    db: SharedDatabase,
     pub after: i64,
     /// Everything read so far, in id order.
     pub seen: Vec<Stored>,
@@ -105,7 +105,7 @@ pub struct Trail {
 
 impl Trail {
     /// From the database's current end.
-    pub async fn start(db: &Database) -> Self {
+    pub async fn start(db: &SharedDatabase) -> Self {
         let after = all(db).await.last().map_or(0, |s| s.row.id);
         Self {
             db: db.clone(),
@@ -149,7 +149,7 @@ impl Trail {
     }
 }
 
-async fn records(db: &Database, after: i64) -> Vec<Stored> {
+async fn records(db: &SharedDatabase, after: i64) -> Vec<Stored> {
     let filter = AuditFilter {
         after,
         limit: 10_000,
@@ -167,7 +167,7 @@ async fn records(db: &Database, after: i64) -> Vec<Stored> {
 }
 
 /// Every record in the database, in id order.
-pub async fn all(db: &Database) -> Vec<Stored> {
+pub async fn all(db: &SharedDatabase) -> Vec<Stored> {
     records(db, 0).await
 }
 

@@ -270,7 +270,8 @@ client = {{ id = "{GATEWAY}", auth = "client_secret_basic", secret_sha256 = "{SE
                 .expect("the gateway introspects");
             let start = Instant::now();
             for t in &tokens {
-                let o = introspect(&app, caller, black_box(t), now).expect("fresh view");
+                let o = introspect(&app.introspection(), caller, black_box(t), now)
+                    .expect("fresh view");
                 assert!(active(&o), "a fresh token is active");
             }
             start.elapsed()
@@ -281,12 +282,13 @@ client = {{ id = "{GATEWAY}", auth = "client_secret_basic", secret_sha256 = "{SE
         .policy
         .introspector_by_client(GATEWAY)
         .expect("the gateway introspects");
-    let first = introspect(&app, caller, &token, now).expect("fresh view");
+    let first = introspect(&app.introspection(), caller, &token, now).expect("fresh view");
     assert!(active(&first), "the token is active (and now cached)");
     let before = app.verified.len();
     g.bench_function("cached", |b| {
         b.iter(|| {
-            let o = introspect(&app, caller, black_box(&token), now).expect("fresh view");
+            let o = introspect(&app.introspection(), caller, black_box(&token), now)
+                .expect("fresh view");
             assert!(active(&o), "the cached token is active");
             o
         })
@@ -309,7 +311,7 @@ fn audit_seal(c: &mut Criterion) {
     .collect();
     let mut requested = required.clone();
     requested.push("slack:channels:read".into());
-    // As `grants::token` and `grants::record` leave an OBO allow by an
+    // As `grants::token_recorded` leaves an OBO allow by an
     // Entra user. `count` stays empty: it is for introspection summaries.
     let mut record = AuditRecord {
         time: rfc3339(now),

@@ -9,13 +9,16 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::audit::Audit;
-use crate::client_auth::ClientKeys;
+use crate::client_auth::{ClientKeys, Clients};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dev::idp::DevIdp;
+use crate::grants::Grants;
+use crate::introspection::Introspection;
 use crate::policy::Policy;
 use crate::rate_limit::RateLimits;
-use crate::revocation::Revocations;
+use crate::revocation::Revoking;
+use crate::revocation_list::Revocations;
 use crate::store::ReplayCache;
 use crate::store::{Store, StoreError};
 use crate::tokens::keyring::{KeyRing, SharedKeyRing};
@@ -256,27 +259,60 @@ impl App {
         }))
     }
 
-    /// Authenticate a client at one of our endpoints (`endpoint` is also an
-    /// accepted `private_key_jwt` audience, beside the issuer).
-    pub async fn authenticate(
-        &self,
-        presented: &crate::client_auth::Presented,
-        endpoint: &str,
-        now: crate::clock::UnixTime,
-    ) -> Result<&crate::config::ClientConfig, crate::policy::Denial> {
-        let audience = crate::client_auth::Audience {
+    /// Client authentication at our endpoints.
+    pub fn clients(&self) -> Clients<'_> {
+        Clients {
             issuer: &self.config.issuer,
-            endpoint,
-        };
-        crate::client_auth::authenticate(
-            &self.policy,
-            &self.client_keys,
-            &self.replay,
-            presented,
-            audience,
-            now,
-        )
-        .await
+            policy: &self.policy,
+            keys: &self.client_keys,
+            replay: &self.replay,
+        }
+    }
+
+    /// What `/token` uses.
+    pub fn grants(&self) -> Grants<'_> {
+        Grants {
+            issuer: &self.config.issuer,
+            endpoint: &self.token_endpoint,
+            clock: &self.clock,
+            keys: &self.keys,
+            policy: &self.policy,
+            clients: self.clients(),
+            upstreams: &self.upstreams,
+            revocations: &self.revocations,
+            limits: &self.limits,
+            randomness: &self.randomness,
+            audit: &self.audit,
+        }
+    }
+
+    /// What `/introspect` uses.
+    pub fn introspection(&self) -> Introspection<'_> {
+        Introspection {
+            issuer: &self.config.issuer,
+            endpoint: &self.introspection_endpoint,
+            clock: &self.clock,
+            keys: &self.keys,
+            verified: &self.verified,
+            revocations: &self.revocations,
+            policy: &self.policy,
+            clients: self.clients(),
+            limits: &self.limits,
+            audit: &self.audit,
+        }
+    }
+
+    /// What `/revoke` uses.
+    pub fn revoking(&self) -> Revoking<'_> {
+        Revoking {
+            issuer: &self.config.issuer,
+            endpoint: &self.revocation_endpoint,
+            clock: &self.clock,
+            keys: &self.keys,
+            clients: self.clients(),
+            revocations: &self.revocations,
+            audit: &self.audit,
+        }
     }
 
     /// Re-read the key folder; on error keep the current ring and say why.

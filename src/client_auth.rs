@@ -131,6 +131,42 @@ fn invalid_client(reason: Reason, description: impl Into<String>) -> Denial {
     Denial::new(ErrorCode::InvalidClient, reason, description)
 }
 
+/// Client authentication at our endpoints, as a service of its own: the
+/// registered clients (in the policy), their keys, and the replay cache of
+/// assertions. Cheap to make per request (references only).
+#[derive(Debug, Clone, Copy)]
+pub struct Clients<'a> {
+    pub issuer: &'a str,
+    pub policy: &'a Policy,
+    pub keys: &'a ClientKeys,
+    pub replay: &'a ReplayCache,
+}
+
+impl<'a> Clients<'a> {
+    /// Authenticate a client at `endpoint` (an accepted `private_key_jwt`
+    /// audience, beside the issuer).
+    pub async fn authenticate(
+        &self,
+        presented: &Presented,
+        endpoint: &str,
+        now: UnixTime,
+    ) -> Result<&'a ClientConfig, Denial> {
+        let audience = Audience {
+            issuer: self.issuer,
+            endpoint,
+        };
+        authenticate(
+            self.policy,
+            self.keys,
+            self.replay,
+            presented,
+            audience,
+            now,
+        )
+        .await
+    }
+}
+
 /// Authenticate the client and return its registration.
 pub async fn authenticate<'p>(
     policy: &'p Policy,

@@ -37,7 +37,7 @@ pub mod policy;
 pub mod rate_limit;
 pub mod reason;
 pub mod revocation;
-pub mod revoke;
+pub mod revocation_list;
 pub mod server;
 pub mod store;
 pub mod token_cache;

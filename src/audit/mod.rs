@@ -5,6 +5,7 @@
 //! assertion ever appears in a record: only `jti`s, ids and hashes.
 
 mod backlog;
+mod facts;
 pub mod log;
 pub mod record;
 pub mod verify;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use facts::{Facts, RequestContext, Verdict};
 pub use record::{AuditRecord, Decision, Event};
 
 use crate::clock::{UnixTime, rfc3339};
@@ -253,6 +255,40 @@ impl Audit {
         let key = (format!("rate_limited:{side}"), who);
         let kind = Repeated::RateLimited { per_ip };
         if self.first_of_repeats(&record, key, kind, now + RATE_LIMITED_WINDOW, now) {
+            self.record(record, now);
+        }
+    }
+
+    /// A decision of `/token`, `/revoke` or the admin API: an allow is
+    /// committed before its answer stands (`Err` when it could not be:
+    /// the caller answers 503 and issues nothing); a refusal stands without
+    /// its record, and refusals that come in floods are counted after the
+    /// first ([`Self::refusal`]).
+    pub async fn decided(
+        &self,
+        record: AuditRecord,
+        now: UnixTime,
+    ) -> Result<(), AuditUnavailable> {
+        let refused = record.decision == Some(Decision::Deny);
+        let record = if refused {
+            match self.refusal(record, now) {
+                Some(first) => first,
+                None => return Ok(()),
+            }
+        } else {
+            record
+        };
+        match self.durable(record, now).await {
+            // The writer has already logged the failed commit at error level.
+            Err(_) if refused => Ok(()),
+            result => result,
+        }
+    }
+
+    /// A refusal not awaited (introspection: it grants nothing): written,
+    /// or counted when it is one of a flood.
+    pub fn refused(&self, record: AuditRecord, now: UnixTime) {
+        if let Some(record) = self.refusal(record, now) {
             self.record(record, now);
         }
     }

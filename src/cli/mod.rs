@@ -219,7 +219,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             reason,
         } => {
             let config = Config::load(&config)?;
-            let request = crate::revoke::AdminRevocation {
+            let request = crate::revocation::AdminRevocation {
                 jti,
                 subject,
                 idp,

@@ -9,7 +9,7 @@ use crate::config::Config;
 
 pub(super) async fn revoke(
     config: Config,
-    request: crate::revoke::AdminRevocation,
+    request: crate::revocation::AdminRevocation,
     clock: SharedClock,
 ) -> Result<(), CliError> {
     let store = crate::app::connect_store(&config).await?;
@@ -18,14 +18,14 @@ pub(super) async fn revoke(
         .deployment_id(&crate::tokens::random_id().map_err(|e| CliError::Start(e.into()))?)
         .await
         .map_err(|e| CliError::Start(e.into()))?;
-    let cover = crate::revocation::cover_seconds(&config);
+    let cover = crate::revocation_list::cover_seconds(&config);
     // Audited like the admin API: its own chain (`cli-<random>.1`).
     let writer = format!(
         "cli-{}",
         crate::tokens::random_id().map_err(|e| CliError::Start(e.into()))?
     );
     let audit = crate::audit::Audit::start(store.db.clone(), &writer, &config.audit);
-    let revocations = crate::revocation::Revocations::new(
+    let revocations = crate::revocation_list::Revocations::new(
         store.db,
         store.redis,
         Arc::clone(&clock),
@@ -36,26 +36,29 @@ pub(super) async fn revoke(
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.is_empty());
-    let stored = crate::revoke::admin_revoke(&revocations, request, "cli", clock.now(), cover)
+    let stored = crate::revocation::admin_revoke(&revocations, request, "cli", clock.now(), cover)
         .await
         .map_err(|d| CliError::Usage(d.description))?;
-    let mut trail = crate::audit::AuditRecord {
-        event: Some(crate::audit::Event::Admin),
-        decision: Some(crate::audit::Decision::Allow),
-        reason: "revoked".into(),
-        request_id: writer.clone(),
-        ..Default::default()
-    };
-    crate::revoke::describe(&mut trail, &stored);
-    trail.detail = format!(
+    let mut facts = crate::revocation::describe(&stored);
+    facts.detail = format!(
         "{} with the agent-sts CLI{}",
-        trail.detail,
+        facts.detail,
         operator
             .map(|u| format!(" by OS user {u}"))
             .unwrap_or_default()
     );
+    let request = crate::audit::RequestContext {
+        request_id: writer.clone(),
+        ..Default::default()
+    };
+    let trail = crate::audit::AuditRecord::of(
+        &request,
+        crate::audit::Event::Admin,
+        facts,
+        crate::audit::Verdict::Allow("revoked"),
+    );
     let recorded = audit.durable(trail, clock.now()).await;
-    println!("{}", crate::revoke::summary(&stored));
+    println!("{}", crate::revocation::summary(&stored));
     recorded.map_err(|_| {
         CliError::Usage(
             "the revocation is stored and in force, but its audit record could not be written"

@@ -1,15 +1,14 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): the workload pattern
 //! with the agent's own credentials. `sub` is the agent principal; no `act`.
 
-use super::CredentialsRequest;
 use super::issue::{Grant, Issued, issue};
-use crate::app::App;
+use super::{CredentialsRequest, Grants};
 use crate::clock::UnixTime;
 use crate::config::Pattern;
 use crate::policy::{Agent, Denial, decide_scopes};
 
 pub fn grant(
-    app: &App,
+    ctx: &Grants<'_>,
     agent: &Agent,
     req: &CredentialsRequest,
     now: UnixTime,
@@ -17,10 +16,10 @@ pub fn grant(
     let (target, requested) = (req.target.as_str(), req.scopes.as_deref());
     // validate
     agent.allows(Pattern::Workload)?;
-    let scopes = decide_scopes(&app.policy, agent, None, target, requested)?;
+    let scopes = decide_scopes(ctx.policy, agent, None, target, requested)?;
     // create
     issue(
-        app,
+        ctx,
         Grant {
             agent,
             pattern: Pattern::Workload,

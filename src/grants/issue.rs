@@ -2,13 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::app::App;
+use super::Grants;
 use crate::clock::UnixTime;
 use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL, Pattern};
 use crate::error::ErrorCode;
 use crate::policy::{Agent, Denial, pattern_name};
 use crate::reason::Reason;
-use crate::revocation::Ancestor;
+use crate::revocation_list::Ancestor;
 use crate::tokens::own::{AccessClaims, TYP_AT_JWT, derived_from, report_only_marker};
 use crate::tokens::sign_jwt;
 
@@ -39,7 +39,7 @@ pub struct Grant<'a> {
     pub ancestors: Vec<Ancestor>,
 }
 
-pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
+pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
     let ttl = g.agent.ttl_seconds.clamp(
         MIN_TOKEN_TTL.as_secs() as i64,
         MAX_TOKEN_TTL.as_secs() as i64,
@@ -65,7 +65,7 @@ pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
     }
     // A failed draw fails closed: a predictable jti would make revocation
     // by jti and replay bookkeeping guessable.
-    let jti = app.randomness.id().map_err(|e| {
+    let jti = ctx.randomness.id().map_err(|e| {
         tracing::error!(error = %e, "no token issued: the random number generator failed");
         Denial::new(
             ErrorCode::TemporarilyUnavailable,
@@ -74,7 +74,7 @@ pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
         )
     })?;
     let claims = AccessClaims {
-        iss: app.config.issuer.clone(),
+        iss: ctx.issuer.to_string(),
         sub: g.sub,
         aud: g.target.to_string(),
         exp,
@@ -88,7 +88,7 @@ pub fn issue(app: &App, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
         idp: g.idp,
         tid: g.tid,
     };
-    let ring = app.keys.current();
+    let ring = ctx.keys.current();
     let key = ring.signer(now).ok_or_else(|| {
         tracing::error!("no active signing key");
         Denial::new(

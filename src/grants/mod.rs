@@ -13,13 +13,19 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::app::App;
-use crate::audit::{AuditRecord, Decision, Event};
-use crate::client_auth::Presented;
+use crate::audit::{Audit, AuditRecord, Event, Facts, RequestContext, Verdict};
+use crate::client_auth::{Clients, Presented};
+use crate::clock::SharedClock;
 use crate::error::ErrorCode;
 use crate::metadata::TOKEN_TYPE_ACCESS_TOKEN;
-use crate::policy::Denial;
+use crate::policy::{Denial, Policy};
+use crate::rate_limit::RateLimits;
 use crate::reason::Reason;
+use crate::revocation_list::Revocations;
+use crate::tokens::Randomness;
+use crate::tokens::keyring::SharedKeyRing;
+use crate::tokens::own::AccessClaims;
+use crate::upstream::UpstreamRegistry;
 
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
@@ -98,134 +104,129 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// What `/token` uses of the running service (built per request by
+/// `App::grants`: references only).
+pub struct Grants<'a> {
+    pub issuer: &'a str,
+    /// `{issuer}/token`, an accepted client-assertion audience.
+    pub endpoint: &'a str,
+    pub clock: &'a SharedClock,
+    pub keys: &'a SharedKeyRing,
+    pub policy: &'a Policy,
+    pub clients: Clients<'a>,
+    pub upstreams: &'a UpstreamRegistry,
+    pub revocations: &'a Revocations,
+    pub limits: &'a RateLimits,
+    pub randomness: &'a Randomness,
+    pub audit: &'a Audit,
+}
+
 /// Run a token request and make its audit record durable before the
 /// answer stands: when the record cannot be committed, no token is issued
-/// (`503 temporarily_unavailable`, DESIGN §8).
+/// (`503 temporarily_unavailable`, DESIGN §8). `form` is the request as
+/// parsed, or why it could not be.
 pub async fn token_recorded(
-    app: &App,
-    presented: Presented,
-    req: &TokenRequest,
-    mut trail: AuditRecord,
+    ctx: &Grants<'_>,
+    request: &RequestContext,
+    form: Result<(Presented, TokenRequest), Denial>,
 ) -> Result<TokenResponse, Denial> {
-    let result = token(app, presented, req, &mut trail).await;
-    record(app, trail, "granted", result.as_ref().err()).await?;
+    let (facts, result) = match form {
+        Ok((presented, req)) => token(ctx, presented, &req).await,
+        Err(d) => (Facts::default(), Err(d)),
+    };
+    let verdict = match &result {
+        Ok(_) => Verdict::Allow("granted"),
+        Err(d) => Verdict::Deny(d.reason, &d.description),
+    };
+    let record = AuditRecord::of(request, Event::Token, facts, verdict);
+    ctx.audit
+        .decided(record, ctx.clock.now())
+        .await
+        .map_err(|_| Denial::unrecorded())?;
     result
 }
 
-/// Complete `trail` with the decision (`allowed` names an allow) and
-/// commit it; `Err` when an allow could not be made durable.
-pub async fn record(
-    app: &App,
-    mut trail: AuditRecord,
-    allowed: &str,
-    denial: Option<&Denial>,
-) -> Result<(), Denial> {
-    match denial {
-        // Report-only: allowed, and recorded as the denial it would be.
-        None if trail.decision == Some(Decision::WouldDeny) => {}
-        None => {
-            trail.decision = Some(Decision::Allow);
-            trail.reason = allowed.into();
-        }
-        Some(d) => {
-            trail.decision = Some(Decision::Deny);
-            trail.reason = d.reason.as_str().into();
-            trail.detail = d.description.clone();
-        }
-    }
-    let refused = denial.is_some();
-    let now = app.clock.now();
-    // Refusals that come in floods (rate limits, anonymous requests) are
-    // counted after the first, not written one by one.
-    let trail = if refused {
-        match app.audit.refusal(trail, now) {
-            Some(first) => first,
-            None => return Ok(()),
-        }
-    } else {
-        trail
-    };
-    match app.audit.durable(trail, now).await {
-        Ok(()) => Ok(()),
-        // A refusal stands without its record (it grants nothing); the
-        // writer has already logged the failed commit at error level.
-        Err(_) if refused => Ok(()),
-        Err(_) => Err(Denial::new(
-            ErrorCode::TemporarilyUnavailable,
-            Reason::AuditUnavailable,
-            "the decision could not be recorded; nothing was issued, try again",
-        )),
-    }
-}
-
-/// Authenticate the client, then run its grant; `trail` gathers what the
-/// audit record says about the request as it becomes known.
+/// Authenticate the client, then run its grant. Returns what was learned
+/// (for the audit record) beside the result.
 pub async fn token(
-    app: &App,
+    ctx: &Grants<'_>,
     presented: Presented,
     req: &TokenRequest,
-    trail: &mut AuditRecord,
-) -> Result<TokenResponse, Denial> {
-    trail.event = Some(Event::Token);
-    trail.audience = req.targets.first().cloned();
-    trail.scopes_requested = req.scopes().ok().flatten();
-    let now = app.clock.now();
-    // The claimed id is read (an assertion parsed) only when it failed.
-    let client = app
-        .authenticate(&presented, &app.token_endpoint, now)
-        .await
-        .inspect_err(|_| trail.claimed_client_id = presented.claimed())?;
-    trail.client_id = Some(client.id.clone());
-    let agent = app.policy.agent_by_client(&client.id).ok_or_else(|| {
-        Denial::new(
-            ErrorCode::UnauthorizedClient,
-            Reason::PatternNotAllowed,
-            format!(
-                "client {} is not an agent: it may not obtain tokens",
-                client.id
-            ),
-        )
-    })?;
-    trail.agent = Some(agent.id.clone());
-    trail.agent_principal = Some(agent.principal().to_string());
-    trail.scopes_required = Some(agent.required.clone());
-    app.limits.token(&client.id).await?;
-    let grant_type = req.required("grant_type")?;
-    if grant_type == GRANT_CLIENT_CREDENTIALS {
-        trail.pattern = Some("workload".into());
-    }
-    let issued = match GrantRequest::parse(grant_type, req)? {
-        GrantRequest::TokenExchange(x) => {
-            token_exchange::exchange(app, agent, &x, now, trail).await?
-        }
-        GrantRequest::ClientCredentials(c) => client_credentials::grant(app, agent, &c, now)?,
+) -> (Facts, Result<TokenResponse, Denial>) {
+    let mut facts = Facts {
+        audience: req.targets.first().cloned(),
+        scopes_requested: req.scopes().ok().flatten(),
+        ..Facts::default()
     };
-    let c = &issued.claims;
-    trail.subject = Some(c.sub.clone());
-    trail.idp = c.idp.clone();
-    trail.tenant = c.tid.clone();
-    trail.act = c.act.clone();
-    trail.pattern = c
+    let result = async {
+        let now = ctx.clock.now();
+        // The claimed id is read (an assertion parsed) only when it failed.
+        let client = ctx
+            .clients
+            .authenticate(&presented, ctx.endpoint, now)
+            .await
+            .inspect_err(|_| facts.claimed_client_id = presented.claimed())?;
+        facts.client_id = Some(client.id.clone());
+        let agent = ctx.policy.agent_by_client(&client.id).ok_or_else(|| {
+            Denial::new(
+                ErrorCode::UnauthorizedClient,
+                Reason::PatternNotAllowed,
+                format!(
+                    "client {} is not an agent: it may not obtain tokens",
+                    client.id
+                ),
+            )
+        })?;
+        facts.agent = Some(agent.id.clone());
+        facts.agent_principal = Some(agent.principal().to_string());
+        facts.scopes_required = Some(agent.required.clone());
+        ctx.limits.token(&client.id).await?;
+        let grant_type = req.required("grant_type")?;
+        if grant_type == GRANT_CLIENT_CREDENTIALS {
+            facts.pattern = Some("workload".into());
+        }
+        let issued = match GrantRequest::parse(grant_type, req)? {
+            GrantRequest::TokenExchange(x) => {
+                let exchanged = token_exchange::exchange(ctx, agent, &x, now).await;
+                exchanged.describe(&mut facts);
+                exchanged.result?
+            }
+            GrantRequest::ClientCredentials(c) => client_credentials::grant(ctx, agent, &c, now)?,
+        };
+        describe_issued(&mut facts, &issued.claims);
+        Ok(TokenResponse {
+            access_token: issued.token,
+            issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+            token_type: "Bearer",
+            expires_in: issued.claims.exp - now,
+            scope: issued.claims.scope,
+        })
+    }
+    .await;
+    (facts, result)
+}
+
+/// What the token says, as the record should: the claims are the truth
+/// of what was granted.
+fn describe_issued(facts: &mut Facts, c: &AccessClaims) {
+    facts.subject = Some(c.sub.clone());
+    facts.idp = c.idp.clone();
+    facts.tenant = c.tid.clone();
+    facts.act = c.act.clone();
+    facts.pattern = c
         .agent
         .get("pattern")
         .and_then(|p| p.as_str())
         .map(str::to_string);
-    trail.jti = Some(c.jti.clone());
-    trail.expires_at = Some(c.exp);
-    trail.scopes_granted = Some(c.scope.split(' ').map(str::to_string).collect());
+    facts.jti = Some(c.jti.clone());
+    facts.expires_at = Some(c.exp);
+    facts.scopes_granted = Some(c.scope.split(' ').map(str::to_string).collect());
     if let Some(principal) = c
         .act
         .as_ref()
         .and_then(|a| a.get("sub"))
         .and_then(|s| s.as_str())
     {
-        trail.agent_principal = Some(principal.to_string());
+        facts.agent_principal = Some(principal.to_string());
     }
-    Ok(TokenResponse {
-        access_token: issued.token,
-        issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-        token_type: "Bearer",
-        expires_in: issued.claims.exp - now,
-        scope: issued.claims.scope,
-    })
 }

@@ -10,17 +10,16 @@
 //!
 //! Named steps over the parsed request ([`ExchangeRequest`], `request.rs`):
 //! verify the subject, verify the actor, decide (the pure
-//! [`decide_exchange`] in `policy/`), mint. The audit record is filled from
-//! what was verified and the outcome, in [`describe`].
+//! [`decide_exchange`] in `policy/`), mint. What the audit record says of
+//! it comes back beside the result ([`Exchanged::describe`]).
 
-use super::ExchangeRequest;
 use super::issue::{Grant, Issued, issue};
-use crate::app::App;
-use crate::audit::{AuditRecord, Decision};
+use super::{ExchangeRequest, Grants};
+use crate::audit::Facts;
 use crate::clock::UnixTime;
 use crate::error::ErrorCode;
 use crate::jose::{Refusal, jws};
-use crate::policy::{Agent, Denial, Exchange, Outcome, Presented, Token, decide_exchange};
+use crate::policy::{Agent, Denial, Exchange, Presented, Token, decide_exchange};
 use crate::reason::Reason;
 use crate::tokens::own::{OwnToken, verify_own_parsed};
 use crate::upstream::VerifiedToken;
@@ -33,6 +32,18 @@ enum Verified {
 }
 
 impl Verified {
+    /// (sub, idp, tenant) as the audit record names the user.
+    fn described(&self) -> (String, Option<String>, Option<String>) {
+        match self {
+            Self::Upstream(v) => (v.subject.clone(), Some(v.issuer.clone()), v.tenant.clone()),
+            Self::Own(o, _) => (
+                o.sub.clone(),
+                o.str_claim("idp").map(str::to_string),
+                o.str_claim("tid").map(str::to_string),
+            ),
+        }
+    }
+
     fn token(&self) -> Token<'_> {
         match self {
             Self::Upstream(v) => Token::Upstream(v),
@@ -41,28 +52,69 @@ impl Verified {
     }
 }
 
+/// What an exchange came to, with what the audit record says of it: the
+/// user as verified, the pattern once known, a report-only waiver.
+pub struct Exchanged {
+    pub result: Result<Issued, Denial>,
+    /// (sub, idp, tenant) of the verified subject token.
+    subject: Option<(String, Option<String>, Option<String>)>,
+    pattern: Option<crate::config::Pattern>,
+    waiver: Option<Denial>,
+}
+
+impl Exchanged {
+    fn refused(d: Denial) -> Self {
+        Self {
+            result: Err(d),
+            subject: None,
+            pattern: None,
+            waiver: None,
+        }
+    }
+
+    /// Add what the exchange learned to the request's facts.
+    pub fn describe(&self, facts: &mut Facts) {
+        if let Some((sub, idp, tenant)) = &self.subject {
+            facts.subject = Some(sub.clone());
+            facts.idp = idp.clone();
+            facts.tenant = tenant.clone();
+        }
+        facts.pattern = self
+            .pattern
+            .map(|p| crate::policy::pattern_name(p).to_string());
+        if let Some(w) = &self.waiver {
+            facts.would_deny = Some((w.reason, w.description.clone()));
+        }
+    }
+}
+
 pub async fn exchange(
-    app: &App,
+    ctx: &Grants<'_>,
     agent: &Agent,
     x: &ExchangeRequest,
     now: UnixTime,
-    trail: &mut AuditRecord,
-) -> Result<Issued, Denial> {
+) -> Exchanged {
     let (target, requested) = (x.target.as_str(), x.scopes.as_deref());
     // verify the subject, then the actor
-    let subject = verify(app, &x.subject_token, "subject_token", now).await?;
+    let subject = match verify(ctx, &x.subject_token, "subject_token", now).await {
+        Ok(s) => s,
+        Err(d) => return Exchanged::refused(d),
+    };
     let actor = match &x.actor {
-        Some((t, _)) => Some(verify(app, t, "actor_token", now).await?),
+        Some((t, _)) => match verify(ctx, t, "actor_token", now).await {
+            Ok(a) => Some(a),
+            Err(d) => return Exchanged::refused(d),
+        },
         None => None,
     };
 
     // decide
     let outcome = decide_exchange(
-        &app.policy,
-        &*app.revocations,
+        ctx.policy,
+        ctx.revocations,
         &Exchange {
             agent,
-            issuer: &app.config.issuer,
+            issuer: ctx.issuer,
             subject: Presented {
                 token: subject.token(),
                 token_type: x.subject_token_type,
@@ -79,55 +131,34 @@ pub async fn exchange(
             now,
         },
     );
-    describe(trail, &subject, &outcome);
-    let d = outcome.decision?;
-
-    // mint
-    issue(
-        app,
-        Grant {
-            agent,
-            pattern: d.pattern,
-            sub: d.sub,
-            target,
-            scopes: d.scopes,
-            act: d.act,
-            may_act: d.may_act,
-            idp: d.idp,
-            tid: d.tid,
-            not_after: Some(d.not_after),
-            triggered_by: None,
-            waived: d.waiver.map(|w| w.waived),
-            ancestors: d.ancestors,
-        },
-        now,
-    )
-}
-
-/// What the audit record says of the exchange: the user as verified, the
-/// pattern once known, and a report-only waiver as `would_deny`.
-fn describe(trail: &mut AuditRecord, subject: &Verified, outcome: &Outcome) {
-    match subject {
-        Verified::Upstream(v) => {
-            trail.subject = Some(v.subject.clone());
-            trail.idp = Some(v.issuer.clone());
-            trail.tenant = v.tenant.clone();
+    let (result, waiver) = match outcome.decision {
+        Err(denial) => (Err(denial), None),
+        Ok(d) => {
+            let waiver = d.waiver.as_ref().map(|w| w.denial.clone());
+            // mint
+            let grant = Grant {
+                agent,
+                pattern: d.pattern,
+                sub: d.sub,
+                target,
+                scopes: d.scopes,
+                act: d.act,
+                may_act: d.may_act,
+                idp: d.idp,
+                tid: d.tid,
+                not_after: Some(d.not_after),
+                triggered_by: None,
+                waived: d.waiver.map(|w| w.waived),
+                ancestors: d.ancestors,
+            };
+            (issue(ctx, grant, now), waiver)
         }
-        Verified::Own(o, _) => {
-            trail.subject = Some(o.sub.clone());
-            trail.idp = o.str_claim("idp").map(str::to_string);
-            trail.tenant = o.str_claim("tid").map(str::to_string);
-        }
-    }
-    trail.pattern = outcome
-        .pattern
-        .map(|p| crate::policy::pattern_name(p).to_string());
-    if let Ok(d) = &outcome.decision
-        && let Some(w) = &d.waiver
-    {
-        trail.decision = Some(Decision::WouldDeny);
-        trail.reason = w.denial.reason.as_str().into();
-        trail.detail = w.denial.description.clone();
+    };
+    Exchanged {
+        result,
+        subject: Some(subject.described()),
+        pattern: outcome.pattern,
+        waiver,
     }
 }
 
@@ -144,20 +175,24 @@ fn token_denial(param: &str, r: Refusal) -> Denial {
 }
 
 /// Decoded once, then routed by issuer: ours (a chain) or an upstream's.
-async fn verify(app: &App, token: &str, param: &str, now: UnixTime) -> Result<Verified, Denial> {
+async fn verify(
+    ctx: &Grants<'_>,
+    token: &str,
+    param: &str,
+    now: UnixTime,
+) -> Result<Verified, Denial> {
     let parsed = jws::parse(token).map_err(|r| token_denial(param, r))?;
-    let ours =
-        parsed.claims.get("iss").and_then(|v| v.as_str()) == Some(app.config.issuer.as_str());
+    let ours = parsed.claims.get("iss").and_then(|v| v.as_str()) == Some(ctx.issuer);
     if ours {
-        let own = verify_own_parsed(&app.keys.current(), &app.config.issuer, parsed, now)
+        let own = verify_own_parsed(&ctx.keys.current(), ctx.issuer, parsed, now)
             .map_err(|r| token_denial(param, r))?;
         let upstream = own
             .str_claim("idp")
-            .and_then(|idp| app.upstreams.name_of_issuer(idp))
+            .and_then(|idp| ctx.upstreams.name_of_issuer(idp))
             .map(str::to_string);
         return Ok(Verified::Own(own, upstream));
     }
-    let v = app
+    let v = ctx
         .upstreams
         .verify_parsed(parsed, token)
         .await

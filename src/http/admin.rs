@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use super::Caller;
 use super::error::no_store;
 use crate::app::AppState;
-use crate::audit::{AuditRecord, Event};
+use crate::audit::{AuditRecord, Event, Facts, RequestContext, Verdict};
 use crate::digest::{constant_time_eq, sha256};
 use crate::error::{ErrorCode, OAuthError};
 use crate::policy::Denial;
 use crate::reason::Reason;
-use crate::revoke::{AdminRevocation, admin_revoke};
+use crate::revocation::{AdminRevocation, admin_revoke};
 
 /// Check the admin credential. `Err` is the answer to send; a refused
 /// credential is recorded (an unconfigured admin API records nothing: it
@@ -24,8 +24,8 @@ use crate::revoke::{AdminRevocation, admin_revoke};
 async fn authorize(
     app: &AppState,
     headers: &HeaderMap,
-    trail: AuditRecord,
-) -> Result<AuditRecord, Response> {
+    request: RequestContext,
+) -> Result<RequestContext, Response> {
     let Some(expected) = app.admin_credential else {
         return Err(
             OAuthError::new(ErrorCode::NotFound, "the admin API is not configured").into_response(),
@@ -37,16 +37,14 @@ async fn authorize(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| sha256(t.trim().as_bytes()));
     let reason = match presented {
-        Some(p) if constant_time_eq(&p, &expected) => return Ok(trail),
+        Some(p) if constant_time_eq(&p, &expected) => return Ok(request),
         Some(_) => Reason::BadClientSecret,
         None => Reason::ClientAuthMissing,
     };
-    let denial = Denial::new(
-        ErrorCode::InvalidClient,
-        reason,
-        "admin credential required",
-    );
-    let _ = crate::grants::record(app, trail, "done", Some(&denial)).await;
+    let verdict = Verdict::Deny(reason, "admin credential required");
+    let record = AuditRecord::of(&request, Event::Admin, Facts::default(), verdict);
+    // A refusal stands whether or not its record could be committed.
+    let _ = app.audit.decided(record, app.clock.now()).await;
     let mut res =
         OAuthError::new(ErrorCode::InvalidClient, "admin credential required").into_response();
     res.headers_mut().insert(
@@ -56,23 +54,33 @@ async fn authorize(
     Err(res)
 }
 
-/// An admin request's app and audit record, once its credential checks out.
+/// An admin request's app and context, once its credential checks out.
 async fn admitted(
     caller: Caller,
     headers: &HeaderMap,
-) -> Result<(AppState, AuditRecord), Response> {
-    let trail = authorize(&caller.app, headers, caller.trail(Event::Admin)).await?;
-    Ok((caller.app, trail))
+) -> Result<(AppState, RequestContext), Response> {
+    let request = authorize(&caller.app, headers, caller.request()).await?;
+    Ok((caller.app, request))
 }
 
 /// Record an admin action's outcome, then answer with `ok` or the refusal.
 async fn finish(
     app: &AppState,
-    trail: AuditRecord,
-    allowed: &str,
+    request: RequestContext,
+    facts: Facts,
+    allowed: &'static str,
     result: Result<Response, Denial>,
 ) -> Response {
-    let recorded = crate::grants::record(app, trail, allowed, result.as_ref().err()).await;
+    let verdict = match &result {
+        Ok(_) => Verdict::Allow(allowed),
+        Err(d) => Verdict::Deny(d.reason, &d.description),
+    };
+    let record = AuditRecord::of(&request, Event::Admin, facts, verdict);
+    let recorded = app
+        .audit
+        .decided(record, app.clock.now())
+        .await
+        .map_err(|_| Denial::unrecorded());
     match (result, recorded) {
         (Ok(_), Err(d)) | (Err(d), _) => d.into_response(),
         (Ok(mut res), Ok(())) => {
@@ -96,13 +104,13 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Json<AdminRevocation>, JsonRejection>,
 ) -> Response {
-    let (app, mut trail) = match admitted(caller, &headers).await {
+    let (app, request) = match admitted(caller, &headers).await {
         Ok(admitted) => admitted,
         Err(res) => return res,
     };
     let result = match body {
         Ok(Json(request)) => {
-            let cover = crate::revocation::cover_seconds(&app.config);
+            let cover = crate::revocation_list::cover_seconds(&app.config);
             admin_revoke(&app.revocations, request, "admin", app.clock.now(), cover).await
         }
         Err(e) => Err(Denial::new(
@@ -111,38 +119,52 @@ pub async fn create(
             e.body_text(),
         )),
     };
-    if let Ok(stored) = &result {
-        crate::revoke::describe(&mut trail, stored);
-    }
+    let facts = result
+        .as_ref()
+        .map(crate::revocation::describe)
+        .unwrap_or_default();
     let answer = result.map(|stored| (StatusCode::CREATED, Json(stored)).into_response());
-    finish(&app, trail, "revoked", answer).await
+    finish(&app, request, facts, "revoked", answer).await
 }
 
 pub async fn list(caller: Caller, headers: HeaderMap) -> Response {
-    let (app, mut trail) = match admitted(caller, &headers).await {
+    let (app, request) = match admitted(caller, &headers).await {
         Ok(admitted) => admitted,
         Err(res) => return res,
     };
-    trail.detail = "listed revocations".into();
+    let facts = Facts {
+        detail: "listed revocations".into(),
+        ..Facts::default()
+    };
     let result = app
         .revocations
         .in_force(10_000)
         .await
         .map(|rows| Json(serde_json::json!({ "revocations": rows })).into_response())
         .map_err(unavailable);
-    finish(&app, trail, "done", result).await
+    finish(&app, request, facts, "done", result).await
 }
 
 /// `GET /admin/health`: the whole readiness report (what `/readyz` only
 /// summarises), for operators.
 pub async fn health(caller: Caller, headers: HeaderMap) -> Response {
-    let (app, mut trail) = match admitted(caller, &headers).await {
+    let (app, request) = match admitted(caller, &headers).await {
         Ok(admitted) => admitted,
         Err(res) => return res,
     };
-    trail.detail = "read the readiness report".into();
+    let facts = Facts {
+        detail: "read the readiness report".into(),
+        ..Facts::default()
+    };
     let report = app.readiness().await;
-    finish(&app, trail, "done", Ok(Json(report).into_response())).await
+    finish(
+        &app,
+        request,
+        facts,
+        "done",
+        Ok(Json(report).into_response()),
+    )
+    .await
 }
 
 /// Query parameters of `GET /admin/audit`.
@@ -166,11 +188,14 @@ pub async fn audit(
     headers: HeaderMap,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let (app, mut trail) = match admitted(caller, &headers).await {
+    let (app, request) = match admitted(caller, &headers).await {
         Ok(admitted) => admitted,
         Err(res) => return res,
     };
-    trail.detail = "queried the audit trail".into();
+    let facts = Facts {
+        detail: "queried the audit trail".into(),
+        ..Facts::default()
+    };
     let result = match query {
         Ok(axum::extract::Query(q))
             if q.decision
@@ -206,5 +231,5 @@ pub async fn audit(
             e.body_text(),
         )),
     };
-    finish(&app, trail, "done", result).await
+    finish(&app, request, facts, "done", result).await
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::RequestId;
 use crate::app::{AppState, Lifecycle};
-use crate::audit::{Decision, Event};
+use crate::audit::{AuditRecord, Event, Facts, Verdict};
 use crate::error::{ErrorCode, OAuthError};
 
 /// Seconds a shed or timed-out request is told to wait.
@@ -87,11 +87,13 @@ pub async fn per_ip(State(app): State<AppState>, req: Request, next: Next) -> Re
     };
     let request_id = req.extensions().get::<RequestId>().cloned();
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
-    if let (Some(request_id), Some(ConnectInfo(peer))) = (request_id, peer) {
-        let mut record = super::trail(event, request_id, *peer);
-        record.decision = Some(Decision::Deny);
-        record.reason = crate::reason::Reason::RateLimited.as_str().into();
-        record.detail = exceeded.description.clone();
+    if let (Some(event), Some(request_id), Some(ConnectInfo(peer))) = (event, request_id, peer) {
+        let record = AuditRecord::of(
+            &super::request_context(request_id, *peer),
+            event,
+            Facts::default(),
+            Verdict::Deny(crate::reason::Reason::RateLimited, &exceeded.description),
+        );
         app.audit.rate_limited(record, app.clock.now());
     }
     let error = OAuthError::new(ErrorCode::RateLimited, exceeded.description);

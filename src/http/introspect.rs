@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use super::Caller;
 use super::error::{Refused, no_store};
 use super::form::OAuthForm;
-use crate::audit::Event;
 use crate::introspection::{Answer, answer};
 
 const JWT_MEDIA: &str = "application/token-introspection+jwt";
@@ -16,19 +15,18 @@ pub async fn introspect(
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
-    let (app, trail) = (&caller.app, caller.trail(Event::Introspect));
-    let form = match form {
-        Ok(f) => f,
-        Err(refused) => {
-            crate::introspection::record_refusal(app, trail, &refused.denial);
-            return refused.into_response();
-        }
-    };
+    let used_basic = form
+        .as_ref()
+        .map_or_else(|r| r.used_basic, |f| f.used_basic);
+    let form = form
+        .map(|f| (f.presented, f.request.params))
+        .map_err(|r| r.denial);
     let wants_jwt = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains(JWT_MEDIA));
-    let mut res = match answer(app, form.presented, &form.request.params, wants_jwt, trail).await {
+    let ctx = caller.app.introspection();
+    let mut res = match answer(&ctx, &caller.request(), form, wants_jwt).await {
         Answer::Json(body) => (
             [(
                 header::CONTENT_TYPE,
@@ -43,11 +41,7 @@ pub async fn introspect(
         )
             .into_response(),
         Answer::Refused(denial) => {
-            return Refused {
-                denial,
-                used_basic: form.used_basic,
-            }
-            .into_response();
+            return Refused { denial, used_basic }.into_response();
         }
     };
     no_store(&mut res);

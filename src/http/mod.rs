@@ -149,9 +149,9 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The audit record this request starts with.
-    pub fn trail(&self, event: crate::audit::Event) -> crate::audit::AuditRecord {
-        trail(Some(event), self.request_id.clone(), self.peer)
+    /// Who asked, for the audit record.
+    pub fn request(&self) -> crate::audit::RequestContext {
+        request_context(self.request_id.clone(), self.peer)
     }
 }
 
@@ -183,17 +183,14 @@ impl axum::extract::FromRequestParts<crate::app::AppState> for Caller {
 }
 
 /// The audit record a request starts with: its id and the peer address.
-fn trail(
-    event: Option<crate::audit::Event>,
+fn request_context(
     request_id: RequestId,
     peer: std::net::SocketAddr,
-) -> crate::audit::AuditRecord {
-    crate::audit::AuditRecord {
-        event,
+) -> crate::audit::RequestContext {
+    crate::audit::RequestContext {
         request_id: request_id.id,
         client_request_id: request_id.client,
         client_ip: Some(peer.ip().to_string()),
-        ..Default::default()
     }
 }
 

@@ -27,7 +27,7 @@ use crate::clock::UnixTime;
 use crate::config::Pattern;
 use crate::error::{ErrorCode, shown};
 use crate::reason::Reason;
-use crate::revocation::{Ancestor, Revocations, Stale, TokenRef};
+use crate::revocation_list::{Ancestor, Revocations, Stale, TokenRef};
 use crate::tokens::own::OwnToken;
 use crate::upstream::VerifiedToken;
 use rules::{

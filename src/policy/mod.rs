@@ -40,6 +40,16 @@ impl Denial {
             retry_after: None,
         }
     }
+
+    /// A decision whose audit record could not be made durable: nothing
+    /// was issued or changed (DESIGN §8, fail closed).
+    pub fn unrecorded() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            Reason::AuditUnavailable,
+            "the decision could not be recorded; nothing was issued, try again",
+        )
+    }
 }
 
 impl From<crate::rate_limit::Exceeded> for Denial {

@@ -7,7 +7,7 @@ use super::keyring::KeyRing;
 use crate::clock::UnixTime;
 use crate::jose::{Refusal, jws};
 use crate::reason::Reason;
-use crate::revocation::{Ancestor, TokenRef};
+use crate::revocation_list::{Ancestor, TokenRef};
 
 /// RFC 9068 §2.1: the `typ` of a JWT access token.
 pub const TYP_AT_JWT: &str = "at+jwt";

@@ -9,7 +9,7 @@ use super::keyring::KeyRing;
 use super::own::verify_own;
 use crate::clock::UnixTime;
 use crate::reason::Reason;
-use crate::revocation::{Ancestor, TokenRef};
+use crate::revocation_list::{Ancestor, TokenRef};
 use crate::token_cache::TokenCache;
 
 /// Entries of the verified-token cache ([`VerifiedCache`]): about 1 KB

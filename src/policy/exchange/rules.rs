@@ -12,7 +12,7 @@ use crate::error::{ErrorCode, shown};
 use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
 use crate::policy::{Agent, Denial, RevocationView};
 use crate::reason::Reason;
-use crate::revocation::{Ancestor, TokenRef};
+use crate::revocation_list::{Ancestor, TokenRef};
 use crate::tokens::own::OwnToken;
 use crate::upstream::TokenShape;
 

@@ -99,7 +99,9 @@ impl Sts {
     /// `grants::token` called directly with the request's inputs.
     pub async fn domain(&self, req: &Req) -> Result<TokenResponse, Denial> {
         let (presented, request) = req.domain();
-        grants::token(&self.t.app, presented, &request, &mut Default::default()).await
+        grants::token(&self.t.app.grants(), presented, &request)
+            .await
+            .1
     }
 
     /// Refused over HTTP with exactly `status` and

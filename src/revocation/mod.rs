@@ -1,20 +1,20 @@
-//! Revoking: RFC 7009 `/revoke` by the client a token was issued to, and
+//! The revocation use case. Revoking: RFC 7009 `/revoke` by the client a token was issued to, and
 //! the admin API / CLI by jti, subject (+ upstream), agent or client.
 
 use serde::Deserialize;
 
 use std::collections::HashMap;
 
-use crate::app::App;
-use crate::audit::AuditRecord;
-use crate::client_auth::Presented;
-use crate::clock::UnixTime;
+use crate::audit::{Audit, AuditRecord, Event, Facts, RequestContext, Verdict};
+use crate::client_auth::{Clients, Presented};
+use crate::clock::{SharedClock, UnixTime};
 use crate::config::ClientConfig;
 use crate::error::ErrorCode;
 use crate::policy::Denial;
 use crate::reason::Reason;
-use crate::revocation::Revocations;
+use crate::revocation_list::Revocations;
 use crate::store::{Revocation, RevocationKind};
+use crate::tokens::keyring::SharedKeyRing;
 use crate::tokens::own::verify_own;
 
 fn unavailable(e: impl std::fmt::Display) -> Denial {
@@ -26,16 +26,29 @@ fn unavailable(e: impl std::fmt::Display) -> Denial {
     )
 }
 
+/// What `/revoke` uses of the running service (built per request by
+/// `App::revoking`: references only).
+pub struct Revoking<'a> {
+    pub issuer: &'a str,
+    /// `{issuer}/revoke`, an accepted client-assertion audience.
+    pub endpoint: &'a str,
+    pub clock: &'a SharedClock,
+    pub keys: &'a SharedKeyRing,
+    pub clients: Clients<'a>,
+    pub revocations: &'a Revocations,
+    pub audit: &'a Audit,
+}
+
 /// RFC 7009 §2.1. Unknown, invalid and expired tokens are answered `Ok`
-/// (§2.2: nothing to do); refresh tokens are not ours to revoke.
+/// (§2.2: nothing to do); refresh tokens are not ours to revoke. Returns
+/// what the audit record says of it.
 pub async fn revoke_token(
-    app: &App,
+    ctx: &Revoking<'_>,
     client: &ClientConfig,
     token: &str,
     hint: Option<&str>,
     now: UnixTime,
-    trail: &mut AuditRecord,
-) -> Result<(), Denial> {
+) -> Result<Facts, Denial> {
     if hint == Some("refresh_token") {
         return Err(Denial::new(
             ErrorCode::UnsupportedTokenType,
@@ -43,10 +56,12 @@ pub async fn revoke_token(
             "agent-sts issues no refresh tokens",
         ));
     }
-    let Ok(own) = verify_own(&app.keys.current(), &app.config.issuer, token, now) else {
-        trail.detail =
-            "nothing to revoke: the token is unknown, invalid or expired (RFC 7009 §2.2)".into();
-        return Ok(());
+    let Ok(own) = verify_own(&ctx.keys.current(), ctx.issuer, token, now) else {
+        return Ok(Facts {
+            detail: "nothing to revoke: the token is unknown, invalid or expired (RFC 7009 §2.2)"
+                .into(),
+            ..Facts::default()
+        });
     };
     if own.str_claim("client_id") != Some(client.id.as_str()) {
         return Err(Denial::new(
@@ -56,16 +71,11 @@ pub async fn revoke_token(
         ));
     }
     let jti = own.str_claim("jti").unwrap_or_default().to_string();
-    trail.jti = Some(jti.clone());
-    trail.subject = Some(own.sub.clone());
-    trail.agent = Some(own.agent_id.clone());
-    trail.expires_at = Some(own.exp);
-    trail.detail = format!("revoked jti {jti}");
-    app.revocations
+    ctx.revocations
         .revoke(Revocation {
             id: 0,
             kind: RevocationKind::Jti,
-            value: jti,
+            value: jti.clone(),
             idp: None,
             revoked_at: now,
             expires_at: own.exp,
@@ -74,24 +84,34 @@ pub async fn revoke_token(
         })
         .await
         .map_err(unavailable)?;
-    Ok(())
+    Ok(Facts {
+        detail: format!("revoked jti {jti}"),
+        jti: Some(jti),
+        subject: Some(own.sub.clone()),
+        agent: Some(own.agent_id.clone()),
+        expires_at: Some(own.exp),
+        ..Facts::default()
+    })
 }
 
 /// `/revoke` after form parsing: authenticate, revoke, record (durably:
 /// a revocation whose record cannot be committed is refused with 503).
 pub async fn revoke_request(
-    app: &App,
+    ctx: &Revoking<'_>,
+    request: &RequestContext,
     parsed: Result<(Presented, HashMap<String, String>), Denial>,
-    mut trail: AuditRecord,
 ) -> Result<(), Denial> {
+    let mut client_id = None;
+    let mut claimed_client_id = None;
     let result = async {
         let (presented, params) = parsed?;
-        let now = app.clock.now();
-        let client = app
-            .authenticate(&presented, &app.revocation_endpoint, now)
+        let now = ctx.clock.now();
+        let client = ctx
+            .clients
+            .authenticate(&presented, ctx.endpoint, now)
             .await
-            .inspect_err(|_| trail.claimed_client_id = presented.claimed())?;
-        trail.client_id = Some(client.id.clone());
+            .inspect_err(|_| claimed_client_id = presented.claimed())?;
+        client_id = Some(client.id.clone());
         let token = params
             .get("token")
             .filter(|t| !t.is_empty())
@@ -103,12 +123,24 @@ pub async fn revoke_request(
                 )
             })?;
         let hint = params.get("token_type_hint").map(String::as_str);
-        revoke_token(app, client, token, hint, now, &mut trail).await
+        revoke_token(ctx, client, token, hint, now).await
     }
     .await;
-    let denial = result.err();
-    crate::grants::record(app, trail, "revoked", denial.as_ref()).await?;
-    denial.map_or(Ok(()), Err)
+    let (facts, verdict) = match &result {
+        Ok(facts) => (facts.clone(), Verdict::Allow("revoked")),
+        Err(d) => (Facts::default(), Verdict::Deny(d.reason, &d.description)),
+    };
+    let facts = Facts {
+        client_id,
+        claimed_client_id,
+        ..facts
+    };
+    let record = AuditRecord::of(request, Event::Revoke, facts, verdict);
+    ctx.audit
+        .decided(record, ctx.clock.now())
+        .await
+        .map_err(|_| Denial::unrecorded())?;
+    result.map(|_| ())
 }
 
 /// What an administrator revokes: exactly one of the four.
@@ -132,7 +164,7 @@ pub struct AdminRevocation {
 
 impl AdminRevocation {
     /// The row to store: every token covered was issued at or before `now`;
-    /// it is kept `cover` seconds ([`crate::revocation::cover_seconds`]).
+    /// it is kept `cover` seconds ([`crate::revocation_list::cover_seconds`]).
     pub fn into_revocation(
         self,
         actor: &str,
@@ -169,23 +201,27 @@ impl AdminRevocation {
     }
 }
 
-/// The audit record of a stored revocation (admin API and CLI alike):
-/// what was revoked, in the field that names it.
-pub fn describe(trail: &mut AuditRecord, stored: &Revocation) {
-    trail.detail = format!(
-        "revoked {} {}",
-        stored.kind.as_str(),
-        crate::error::shown(&stored.value)
-    );
+/// What the audit record says of a stored revocation (admin API and CLI
+/// alike): what was revoked, in the field that names it.
+pub fn describe(stored: &Revocation) -> Facts {
+    let mut facts = Facts {
+        detail: format!(
+            "revoked {} {}",
+            stored.kind.as_str(),
+            crate::error::shown(&stored.value)
+        ),
+        ..Facts::default()
+    };
     match stored.kind {
         RevocationKind::Subject => {
-            trail.subject = Some(stored.value.clone());
-            trail.idp = stored.idp.clone();
+            facts.subject = Some(stored.value.clone());
+            facts.idp = stored.idp.clone();
         }
-        RevocationKind::Agent => trail.agent = Some(stored.value.clone()),
-        RevocationKind::Client => trail.client_id = Some(stored.value.clone()),
-        RevocationKind::Jti => trail.jti = Some(stored.value.clone()),
+        RevocationKind::Agent => facts.agent = Some(stored.value.clone()),
+        RevocationKind::Client => facts.client_id = Some(stored.value.clone()),
+        RevocationKind::Jti => facts.jti = Some(stored.value.clone()),
     }
+    facts
 }
 
 /// What an operator is told a stored revocation does.
@@ -240,7 +276,7 @@ pub async fn admin_revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::revocation::COVER_SECONDS;
+    use crate::revocation_list::COVER_SECONDS;
 
     fn req(
         jti: Option<&str>,

@@ -1,7 +1,11 @@
-//! The revocation use case. Revoking: RFC 7009 `/revoke` by the client a token was issued to, and
-//! the admin API / CLI by jti, subject (+ upstream), agent or client.
+//! The revocation use case: RFC 7009 `/revoke` by the client a token was
+//! issued to (here), and by an administrator through the admin API or the
+//! CLI (`admin.rs`). Both store through the replica view
+//! (`crate::revocation_list`), which every replica keeps current.
 
-use serde::Deserialize;
+mod admin;
+
+pub use admin::{AdminRevocation, admin_revoke, describe, summary};
 
 use std::collections::HashMap;
 
@@ -17,7 +21,7 @@ use crate::store::{Revocation, RevocationKind};
 use crate::tokens::keyring::SharedKeyRing;
 use crate::tokens::own::verify_own;
 
-fn unavailable(e: impl std::fmt::Display) -> Denial {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> Denial {
     tracing::error!(error = %e, "revocation could not be stored");
     Denial::new(
         ErrorCode::TemporarilyUnavailable,
@@ -141,215 +145,4 @@ pub async fn revoke_request(
         .await
         .map_err(|_| Denial::unrecorded())?;
     result.map(|_| ())
-}
-
-/// What an administrator revokes: exactly one of the four.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminRevocation {
-    #[serde(default)]
-    pub jti: Option<String>,
-    #[serde(default)]
-    pub subject: Option<String>,
-    /// With `subject`: only tokens whose user came from this upstream issuer.
-    #[serde(default)]
-    pub idp: Option<String>,
-    #[serde(default)]
-    pub agent: Option<String>,
-    #[serde(default)]
-    pub client: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-impl AdminRevocation {
-    /// The row to store: every token covered was issued at or before `now`;
-    /// it is kept `cover` seconds ([`crate::revocation_list::cover_seconds`]).
-    pub fn into_revocation(
-        self,
-        actor: &str,
-        now: UnixTime,
-        cover: i64,
-    ) -> Result<Revocation, String> {
-        let picked: Vec<(RevocationKind, String)> = [
-            (RevocationKind::Jti, self.jti),
-            (RevocationKind::Subject, self.subject),
-            (RevocationKind::Agent, self.agent),
-            (RevocationKind::Client, self.client),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
-        .collect();
-        let [(kind, value)] = <[_; 1]>::try_from(picked)
-            .map_err(|_| "name exactly one of jti, subject, agent, client".to_string())?;
-        if self.idp.is_some() && kind != RevocationKind::Subject {
-            return Err("idp goes with subject only".into());
-        }
-        if value.len() > 512 {
-            return Err("the value is longer than 512 characters".into());
-        }
-        Ok(Revocation {
-            id: 0,
-            kind,
-            value,
-            idp: self.idp,
-            revoked_at: now,
-            expires_at: now + cover,
-            actor: actor.into(),
-            reason: self.reason,
-        })
-    }
-}
-
-/// What the audit record says of a stored revocation (admin API and CLI
-/// alike): what was revoked, in the field that names it.
-pub fn describe(stored: &Revocation) -> Facts {
-    let mut facts = Facts {
-        detail: format!(
-            "revoked {} {}",
-            stored.kind.as_str(),
-            crate::error::shown(&stored.value)
-        ),
-        ..Facts::default()
-    };
-    match stored.kind {
-        RevocationKind::Subject => {
-            facts.subject = Some(stored.value.clone());
-            facts.idp = stored.idp.clone();
-        }
-        RevocationKind::Agent => facts.agent = Some(stored.value.clone()),
-        RevocationKind::Client => facts.client_id = Some(stored.value.clone()),
-        RevocationKind::Jti => facts.jti = Some(stored.value.clone()),
-    }
-    facts
-}
-
-/// What an operator is told a stored revocation does.
-pub fn summary(stored: &Revocation) -> String {
-    let at = crate::clock::rfc3339(stored.revoked_at);
-    let what = match stored.kind {
-        RevocationKind::Jti => {
-            format!("token {} and every token derived from it are", stored.value)
-        }
-        RevocationKind::Subject => format!(
-            "every token of user {}{} issued up to {at} is",
-            stored.value,
-            stored
-                .idp
-                .as_deref()
-                .map(|i| format!(" (of {i})"))
-                .unwrap_or_default()
-        ),
-        RevocationKind::Agent => {
-            format!("every token of agent {} issued up to {at} is", stored.value)
-        }
-        RevocationKind::Client => {
-            format!(
-                "every token of client {} issued up to {at} is",
-                stored.value
-            )
-        }
-    };
-    format!(
-        "revoked: {} {} (id {}); {what} inactive on every replica within a second",
-        stored.kind.as_str(),
-        stored.value,
-        stored.id
-    )
-}
-
-/// Admin API and CLI: store the revocation and propagate it; it is kept
-/// `cover` seconds.
-pub async fn admin_revoke(
-    revocations: &Revocations,
-    request: AdminRevocation,
-    actor: &str,
-    now: UnixTime,
-    cover: i64,
-) -> Result<Revocation, Denial> {
-    let r = request
-        .into_revocation(actor, now, cover)
-        .map_err(|m| Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, m))?;
-    revocations.revoke(r).await.map_err(unavailable)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::revocation_list::COVER_SECONDS;
-
-    fn req(
-        jti: Option<&str>,
-        subject: Option<&str>,
-        idp: Option<&str>,
-        agent: Option<&str>,
-    ) -> AdminRevocation {
-        AdminRevocation {
-            jti: jti.map(Into::into),
-            subject: subject.map(Into::into),
-            idp: idp.map(Into::into),
-            agent: agent.map(Into::into),
-            client: None,
-            reason: None,
-        }
-    }
-
-    #[test]
-    fn the_operator_is_told_what_each_kind_revoked() {
-        let stored = |kind, value: &str, idp: Option<&str>| Revocation {
-            id: 7,
-            kind,
-            value: value.into(),
-            idp: idp.map(str::to_string),
-            revoked_at: 0,
-            expires_at: 60,
-            actor: "cli".into(),
-            reason: None,
-        };
-        let at = "1970-01-01T00:00:00Z";
-        let cases = [
-            (
-                stored(RevocationKind::Jti, "j1", None),
-                "revoked: jti j1 (id 7); token j1 and every token derived from it are inactive on every replica within a second".to_string(),
-            ),
-            (
-                stored(RevocationKind::Subject, "alice", Some("https://okta")),
-                format!("revoked: subject alice (id 7); every token of user alice (of https://okta) issued up to {at} is inactive on every replica within a second"),
-            ),
-            (
-                stored(RevocationKind::Agent, "bot", None),
-                format!("revoked: agent bot (id 7); every token of agent bot issued up to {at} is inactive on every replica within a second"),
-            ),
-        ];
-        for (r, want) in cases {
-            assert_eq!(summary(&r), want);
-        }
-    }
-
-    #[test]
-    fn exactly_one_target() {
-        let r = req(None, Some("alice"), Some("https://okta"), None)
-            .into_revocation("admin", 100, COVER_SECONDS)
-            .unwrap();
-        assert_eq!(
-            (r.kind, r.value.as_str(), r.idp.as_deref()),
-            (RevocationKind::Subject, "alice", Some("https://okta"))
-        );
-        assert_eq!((r.revoked_at, r.expires_at), (100, 100 + COVER_SECONDS));
-        for bad in [
-            req(None, None, None, None),
-            req(Some("j"), None, None, Some("bot")),
-        ] {
-            assert_eq!(
-                bad.into_revocation("admin", 1, COVER_SECONDS).unwrap_err(),
-                "name exactly one of jti, subject, agent, client"
-            );
-        }
-        assert_eq!(
-            req(None, None, Some("https://okta"), Some("bot"))
-                .into_revocation("admin", 1, COVER_SECONDS)
-                .unwrap_err(),
-            "idp goes with subject only"
-        );
-    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::audit::Audit;
-use crate::client_auth::{ClientKeys, Clients};
+use crate::client_auth::{ClientKeys, Clients, Endpoint};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dev::idp::DevIdp;
@@ -134,7 +134,8 @@ pub struct Readiness {
 
 impl App {
     /// Resolve secrets, connect storage (running migrations), load keys.
-    pub async fn build(config: Config, clock: SharedClock) -> Result<AppState, StartError> {
+    pub async fn build(mut config: Config, clock: SharedClock) -> Result<AppState, StartError> {
+        config.use_declared_spellings();
         let now = clock.now();
         let ring = load_ring(&config.keys.dir, now)?;
         let upstreams =
@@ -204,7 +205,8 @@ impl App {
     /// and rate limits, sharing everything with state (storage, keys,
     /// audit chain, revocations, replay cache). Settings that need a
     /// restart must be unchanged, or nothing is applied.
-    pub fn reloaded(&self, config: Config) -> Result<AppState, ReloadRefused> {
+    pub fn reloaded(&self, mut config: Config) -> Result<AppState, ReloadRefused> {
+        config.use_declared_spellings();
         let old = &self.config;
         let fixed = [
             ("issuer", old.issuer == config.issuer),
@@ -273,7 +275,10 @@ impl App {
     pub fn grants(&self) -> Grants<'_> {
         Grants {
             issuer: &self.config.issuer,
-            endpoint: &self.token_endpoint,
+            endpoint: Endpoint {
+                url: &self.token_endpoint,
+                methods: crate::client_auth::TOKEN_AUTH_METHODS,
+            },
             clock: &self.clock,
             keys: &self.keys,
             policy: &self.policy,
@@ -290,7 +295,10 @@ impl App {
     pub fn introspection(&self) -> Introspection<'_> {
         Introspection {
             issuer: &self.config.issuer,
-            endpoint: &self.introspection_endpoint,
+            endpoint: Endpoint {
+                url: &self.introspection_endpoint,
+                methods: crate::client_auth::INTROSPECTION_AUTH_METHODS,
+            },
             clock: &self.clock,
             keys: &self.keys,
             verified: &self.verified,
@@ -306,7 +314,10 @@ impl App {
     pub fn revoking(&self) -> Revoking<'_> {
         Revoking {
             issuer: &self.config.issuer,
-            endpoint: &self.revocation_endpoint,
+            endpoint: Endpoint {
+                url: &self.revocation_endpoint,
+                methods: crate::client_auth::TOKEN_AUTH_METHODS,
+            },
             clock: &self.clock,
             keys: &self.keys,
             clients: self.clients(),

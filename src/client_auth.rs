@@ -120,11 +120,33 @@ impl ClientKeys {
     }
 }
 
-/// Where assertions may be addressed: our issuer or our token endpoint.
+pub use crate::metadata::{INTROSPECTION_AUTH_METHODS, TOKEN_AUTH_METHODS};
+
+/// One of our endpoints, as client authentication sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    /// Its URL: an accepted assertion audience, beside the issuer.
+    pub url: &'a str,
+    /// The methods it accepts, as its metadata lists them.
+    pub methods: &'static [&'static str],
+}
+
+/// Where assertions may be addressed: our issuer or the endpoint.
 pub struct Audience<'a> {
     pub issuer: &'a str,
     /// The endpoint the assertion is sent to.
     pub endpoint: &'a str,
+    /// What that endpoint accepts (named when nothing was presented).
+    pub methods: &'static [&'static str],
+}
+
+/// `a, b or c`.
+fn either(methods: &[&str]) -> String {
+    match methods.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 fn invalid_client(reason: Reason, description: impl Into<String>) -> Denial {
@@ -143,17 +165,17 @@ pub struct Clients<'a> {
 }
 
 impl<'a> Clients<'a> {
-    /// Authenticate a client at `endpoint` (an accepted `private_key_jwt`
-    /// audience, beside the issuer).
+    /// Authenticate a client at `endpoint`.
     pub async fn authenticate(
         &self,
         presented: &Presented,
-        endpoint: &str,
+        endpoint: Endpoint<'_>,
         now: UnixTime,
     ) -> Result<&'a ClientConfig, Denial> {
         let audience = Audience {
             issuer: self.issuer,
-            endpoint,
+            endpoint: endpoint.url,
+            methods: endpoint.methods,
         };
         authenticate(
             self.policy,
@@ -179,7 +201,10 @@ pub async fn authenticate<'p>(
     match presented {
         Presented::None => Err(invalid_client(
             Reason::ClientAuthMissing,
-            "client authentication is required (client_secret_basic, client_secret_post or private_key_jwt)",
+            format!(
+                "client authentication is required ({})",
+                either(audience.methods)
+            ),
         )),
         Presented::Secret {
             client_id,

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod policy;
 pub mod rate_limit;
 pub mod reason;
+pub mod resource;
 pub mod revocation;
 pub mod revocation_list;
 pub mod server;

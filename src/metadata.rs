@@ -9,10 +9,22 @@ pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:acce
 pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 
+/// How clients authenticate at `/token` and `/revoke`.
+pub const TOKEN_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// How introspectors (resource servers, gateways) authenticate.
+pub const INTROSPECTION_AUTH_METHODS: &[&str] = &["client_secret_basic", "private_key_jwt"];
+
 /// The metadata document. Beyond RFC 8414's names it lists the RFC 8693
 /// token types we accept as subject/actor tokens and the one we issue
 /// (`subject_token_types_supported`, `actor_token_types_supported`,
 /// `issued_token_types_supported`; no registered names exist for these).
+/// `response_types_supported` is omitted: there is no authorization
+/// endpoint, and RFC 8414 §3.2 omits empty claims.
 pub fn metadata(config: &Config) -> Value {
     let iss = &config.issuer;
     let mut scopes: Vec<&str> = config
@@ -22,11 +34,7 @@ pub fn metadata(config: &Config) -> Value {
         .collect();
     scopes.sort_unstable();
     scopes.dedup();
-    let client_auth = [
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-    ];
+    let client_auth = TOKEN_AUTH_METHODS;
     let assertion_algs = ["RS256", "PS256", "ES256", "EdDSA"];
     let accepted = [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT];
     json!({
@@ -36,12 +44,10 @@ pub fn metadata(config: &Config) -> Value {
         "revocation_endpoint": format!("{iss}/revoke"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "grant_types_supported": [GRANT_TOKEN_EXCHANGE, "client_credentials"],
-        // There is no authorization endpoint, so no response type is offered.
-        "response_types_supported": [],
         "scopes_supported": scopes,
         "token_endpoint_auth_methods_supported": client_auth,
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported": INTROSPECTION_AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,

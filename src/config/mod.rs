@@ -2,9 +2,11 @@
 //! environment overlay for the storage URLs. A bad file fails at start with
 //! the file, the line where known, the field path and what is wrong.
 
+mod catalogue;
 mod limits;
 mod secret;
 mod span;
+mod spelling;
 mod trust;
 mod types;
 mod validate;
@@ -108,11 +110,20 @@ impl Config {
         let de = toml::Deserializer::parse(text).map_err(|e| {
             parse_error(line_of(text, &e), "(file)".into(), e.message().to_string())
         })?;
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             parse_error(line_of(text, &inner), path, inner.message().to_string())
-        })
+        })?;
+        config.use_declared_spellings();
+        Ok(config)
+    }
+
+    /// Name every declared resource as it is declared wherever it is
+    /// referenced (`spelling.rs`); `parse` does it, and so does the server
+    /// for a configuration built in code.
+    pub fn use_declared_spellings(&mut self) {
+        spelling::declared_spellings(self);
     }
 
     /// `AGENT_STS_DATABASE_URL` and `AGENT_STS_REDIS_URL` override the file,

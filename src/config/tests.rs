@@ -116,6 +116,34 @@ fn refuses_unknown_resource() {
 }
 
 #[test]
+fn a_declared_resource_may_be_named_in_any_spelling_of_it() {
+    // RFC 3986 §6.2.2–6.2.3: case, default port, empty path ≡ "/".
+    let respelled = EXAMPLE.replacen(
+        r#"resources = ["https://mcp-zendesk.example.com"]"#,
+        r#"resources = ["HTTPS://MCP-Zendesk.example.com:443/"]"#,
+        1,
+    );
+    assert_ne!(respelled, EXAMPLE, "the edit applied");
+    let c = parse(&respelled);
+    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(
+        c.agents[1].resources,
+        ["https://mcp-zendesk.example.com"],
+        "referenced in the declared spelling, the one aud carries"
+    );
+}
+
+#[test]
+fn refuses_two_spellings_of_one_resource() {
+    refuses(
+        "uri = \"https://mcp-slack.example.com\"\nscopes = [\"slack:channels:read\"]",
+        "uri = \"https://mcp-slack.example.com\"\nscopes = [\"slack:channels:read\"]\n\n[[resources]]\nuri = \"https://MCP-ZENDESK.example.com/\"\nscopes = [\"zendesk:extra\"]",
+        "resources[3].uri",
+        r#""https://MCP-ZENDESK.example.com/" is the same resource as "https://mcp-zendesk.example.com" (RFC 3986 §6.2): declare it once"#,
+    );
+}
+
+#[test]
 fn refuses_duplicate_agent_id() {
     refuses(
         r#"id = "nightly-digest"

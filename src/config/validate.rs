@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use url::Url;
 
+use super::catalogue::{Catalogue, validate_resources};
 use super::{
     AgentConfig, ClientAuthMethod, ClientConfig, Config, ConfigError, Pattern, SecretSource, Span,
 };
@@ -234,52 +235,6 @@ fn validate_upstreams<'a>(c: &'a Config, e: &mut Errors) -> HashMap<&'a str, &'a
         }
     }
     by_name
-}
-
-/// Checks each resource; returns scope → the resources that declare it.
-/// The declared resources and scopes, indexed so that validating 100,000
-/// agents stays linear.
-#[derive(Default)]
-struct Catalogue<'a> {
-    uris: HashSet<&'a str>,
-    /// scope → the resources declaring it, in file order (for messages).
-    owners: HashMap<&'a str, Vec<&'a str>>,
-    /// (scope, resource) pairs.
-    pairs: HashSet<(&'a str, &'a str)>,
-}
-
-fn validate_resources<'a>(c: &'a Config, e: &mut Errors) -> Catalogue<'a> {
-    let mut declared = Catalogue::default();
-    for (i, r) in c.resources.iter().enumerate() {
-        if let Err(err) = Url::parse(&r.uri) {
-            e.push(
-                format!("resources[{i}].uri"),
-                format!("\"{}\" is not an absolute URI: {err}", r.uri),
-            );
-        } else if !declared.uris.insert(r.uri.as_str()) {
-            e.push(
-                format!("resources[{i}].uri"),
-                format!("\"{}\" is declared twice", r.uri),
-            );
-        }
-        if r.scopes.is_empty() {
-            e.push(
-                format!("resources[{i}].scopes"),
-                "declare the scopes this resource understands",
-            );
-        }
-        for (j, s) in r.scopes.iter().enumerate() {
-            let at = format!("resources[{i}].scopes[{j}]");
-            if let Err(m) = check_scope(s) {
-                e.push(at, m);
-            } else if !declared.pairs.insert((s, &r.uri)) {
-                e.push(at, format!("\"{s}\" is listed twice"));
-            } else {
-                declared.owners.entry(s).or_default().push(&r.uri);
-            }
-        }
-    }
-    declared
 }
 
 /// RFC 6749 §3.3 scope-token syntax, and no wildcard or over-broad scope:

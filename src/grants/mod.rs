@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::audit::{Audit, AuditRecord, Event, Facts, RequestContext, Verdict};
-use crate::client_auth::{Clients, Presented};
+use crate::client_auth::{Clients, Endpoint, Presented};
 use crate::clock::SharedClock;
 use crate::error::ErrorCode;
 use crate::metadata::TOKEN_TYPE_ACCESS_TOKEN;
@@ -59,7 +59,12 @@ impl TokenRequest {
                 "resource (or audience) is required: name the one resource the token is for",
             )
         })?;
-        if self.targets.iter().any(|t| t != first) {
+        let same = |t: &String| {
+            t == first
+                || crate::resource::normalize(t)
+                    .is_some_and(|n| Some(n) == crate::resource::normalize(first))
+        };
+        if !self.targets.iter().all(same) {
             return Err(Denial::new(
                 ErrorCode::InvalidTarget,
                 Reason::TargetNotAllowed,
@@ -109,7 +114,7 @@ pub struct TokenResponse {
 pub struct Grants<'a> {
     pub issuer: &'a str,
     /// `{issuer}/token`, an accepted client-assertion audience.
-    pub endpoint: &'a str,
+    pub endpoint: Endpoint<'a>,
     pub clock: &'a SharedClock,
     pub keys: &'a SharedKeyRing,
     pub policy: &'a Policy,
@@ -185,7 +190,9 @@ pub async fn token(
         if grant_type == GRANT_CLIENT_CREDENTIALS {
             facts.pattern = Some("workload".into());
         }
-        let issued = match GrantRequest::parse(grant_type, req)? {
+        let mut grant = GrantRequest::parse(grant_type, req)?;
+        grant.use_declared_target(ctx.policy);
+        let issued = match grant {
             GrantRequest::TokenExchange(x) => {
                 let exchanged = token_exchange::exchange(ctx, agent, &x, now).await;
                 exchanged.describe(&mut facts);

@@ -10,7 +10,7 @@ use crate::error::{ErrorCode, shown};
 use crate::metadata::{
     GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
 };
-use crate::policy::Denial;
+use crate::policy::{Denial, Policy};
 use crate::reason::Reason;
 
 /// One variant per grant `/token` answers.
@@ -66,6 +66,24 @@ const MAX_TRIGGERED_BY: usize = 256;
 
 impl GrantRequest {
     /// Parse `req` as the grant `grant_type` names.
+    /// The target in the declared spelling of the resource it names (the
+    /// one `aud` carries), when it names one: RFC 3986 spellings of one
+    /// resource are one resource. Anything else is left for the policy to
+    /// refuse.
+    pub fn use_declared_target(&mut self, policy: &Policy) {
+        let target = match self {
+            Self::TokenExchange(x) => &mut x.target,
+            Self::ClientCredentials(c) => &mut c.target,
+        };
+        let declared = policy
+            .resource(target)
+            .filter(|d| *d != target.as_str())
+            .map(str::to_string);
+        if let Some(declared) = declared {
+            *target = declared;
+        }
+    }
+
     pub fn parse(grant_type: &str, req: &TokenRequest) -> Result<Self, Denial> {
         match grant_type {
             GRANT_TOKEN_EXCHANGE => ExchangeRequest::parse(req).map(Self::TokenExchange),

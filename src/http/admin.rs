@@ -208,6 +208,13 @@ pub async fn audit(
                 "decision must be allow, deny or would_deny",
             ))
         }
+        Ok(axum::extract::Query(q)) if q.limit.is_some_and(|l| !(1..=1_000).contains(&l)) => {
+            Err(Denial::new(
+                ErrorCode::InvalidRequest,
+                Reason::BadRequest,
+                "limit must be between 1 and 1000",
+            ))
+        }
         Ok(axum::extract::Query(q)) => {
             let filter = crate::store::AuditFilter {
                 subject: q.subject,

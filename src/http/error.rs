@@ -26,16 +26,12 @@ pub fn no_store(res: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// A refusal and whether the client tried the Authorization header:
-/// RFC 6749 §5.2 — `invalid_client` is 401, with `WWW-Authenticate` then.
-pub struct Refused {
-    pub denial: Denial,
-    pub used_basic: bool,
-}
-
-impl IntoResponse for Refused {
+/// One place that writes an OAuth error. `invalid_client` is 401 with a
+/// `WWW-Authenticate` challenge, whether or not credentials were sent
+/// (RFC 9110 §15.5.2: a 401 carries one; RFC 6749 §5.2).
+impl IntoResponse for Denial {
     fn into_response(self) -> Response {
-        let Refused { denial, used_basic } = self;
+        let denial = self;
         // Rate-limit refusals are counted (metrics, audit summaries), not
         // logged one by one: a retry storm must not become a log storm.
         if denial.reason == Reason::RateLimited {
@@ -52,22 +48,12 @@ impl IntoResponse for Refused {
             Some(seconds) => super::with_retry_after(error, seconds),
             None => error.into_response(),
         };
-        if invalid_client && used_basic {
+        if invalid_client {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"agent-sts\""),
             );
         }
         res
-    }
-}
-
-impl IntoResponse for Denial {
-    fn into_response(self) -> Response {
-        Refused {
-            denial: self,
-            used_basic: false,
-        }
-        .into_response()
     }
 }

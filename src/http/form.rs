@@ -17,8 +17,6 @@ use crate::grants::TokenRequest;
 use crate::policy::Denial;
 use crate::reason::Reason;
 
-use super::error::Refused;
-
 /// Largest accepted body: room for two 16 KiB tokens and an assertion.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_FIELDS: usize = 32;
@@ -33,18 +31,16 @@ fn bad(description: impl Into<String>) -> Denial {
     Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, description)
 }
 
-/// The parsed body and whether the Authorization header carried Basic
-/// credentials (an `invalid_client` answer then says `WWW-Authenticate`).
+/// The parsed body and the client credentials it came with.
 pub struct Form {
     pub request: TokenRequest,
     pub presented: Presented,
-    pub used_basic: bool,
 }
 
 /// The extractor of `/token`, `/introspect` and `/revoke`: the body read
 /// (within the cap) and parsed, or the refusal to answer. Never rejects:
 /// a bad form is the handler's to record and answer.
-pub struct OAuthForm(pub Result<Form, Refused>);
+pub struct OAuthForm(pub Result<Form, Denial>);
 
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = std::convert::Infallible;
@@ -53,30 +49,16 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         let headers = req.headers().clone();
         let parsed = match axum::body::Bytes::from_request(req, state).await {
             Ok(body) => parse(&headers, &body),
-            Err(_) => Err((too_large(), false)),
+            Err(_) => Err(too_large()),
         };
-        Ok(Self(parsed.map_err(|(denial, used_basic)| Refused {
-            denial,
-            used_basic,
-        })))
+        Ok(Self(parsed))
     }
 }
 
-pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Form, (Denial, bool)> {
-    let used_basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
-    parse_body(headers, body)
-        .and_then(|request| {
-            let presented = credentials(headers, &request)?;
-            Ok(Form {
-                request,
-                presented,
-                used_basic,
-            })
-        })
-        .map_err(|d| (d, used_basic))
+pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Form, Denial> {
+    let request = parse_body(headers, body)?;
+    let presented = credentials(headers, &request)?;
+    Ok(Form { request, presented })
 }
 
 fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Denial> {
@@ -200,10 +182,10 @@ mod tests {
         h
     }
 
-    fn err(h: &HeaderMap, body: &str) -> (String, bool) {
+    fn err(h: &HeaderMap, body: &str) -> String {
         match parse(h, body.as_bytes()) {
             Ok(_) => panic!("must be refused"),
-            Err((d, basic)) => (d.description, basic),
+            Err(d) => d.description,
         }
     }
 
@@ -238,10 +220,10 @@ mod tests {
             ),
         ];
         for (h, body, want) in cases {
-            assert_eq!(err(&h, body).0, want, "{body}");
+            assert_eq!(err(&h, body), want, "{body}");
         }
         let many: Vec<String> = (0..40).map(|i| format!("p{i}=1")).collect();
-        assert_eq!(err(&form, &many.join("&")).0, "more than 32 parameters");
+        assert_eq!(err(&form, &many.join("&")), "more than 32 parameters");
     }
 
     #[test]
@@ -253,10 +235,9 @@ mod tests {
             Some(&auth),
         );
         let f = parse(&h, b"resource=r1&audience=r1&grant_type=x")
-            .map_err(|e| e.0)
+            .map_err(|e| e.description)
             .unwrap();
         assert_eq!(f.request.targets, ["r1", "r1"]);
-        assert!(f.used_basic);
         match f.presented {
             Presented::Secret {
                 client_id,

@@ -4,7 +4,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Caller;
-use super::error::{Refused, no_store};
+use super::error::no_store;
 use super::form::OAuthForm;
 use crate::introspection::{Answer, answer};
 
@@ -15,12 +15,7 @@ pub async fn introspect(
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
-    let used_basic = form
-        .as_ref()
-        .map_or_else(|r| r.used_basic, |f| f.used_basic);
-    let form = form
-        .map(|f| (f.presented, f.request.params))
-        .map_err(|r| r.denial);
+    let form = form.map(|f| (f.presented, f.request.params));
     let wants_jwt = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -41,7 +36,7 @@ pub async fn introspect(
         )
             .into_response(),
         Answer::Refused(denial) => {
-            return Refused { denial, used_basic }.into_response();
+            return denial.into_response();
         }
     };
     no_store(&mut res);

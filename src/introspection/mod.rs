@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::audit::{Audit, AuditRecord, Event, Facts, RequestContext, Verdict};
-use crate::client_auth::{Clients, Presented};
+use crate::client_auth::{Clients, Endpoint, Presented};
 use crate::clock::{SharedClock, UnixTime};
 use crate::error::ErrorCode;
 use crate::policy::{Denial, Introspector, Policy};
@@ -30,7 +30,7 @@ use crate::tokens::verified::{Verified, VerifiedCache, verify};
 pub struct Introspection<'a> {
     pub issuer: &'a str,
     /// `{issuer}/introspect`, an accepted client-assertion audience.
-    pub endpoint: &'a str,
+    pub endpoint: Endpoint<'a>,
     pub clock: &'a SharedClock,
     pub keys: &'a SharedKeyRing,
     pub verified: &'a VerifiedCache,

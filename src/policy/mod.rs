@@ -165,6 +165,8 @@ pub struct Policy {
     by_client: HashMap<String, Role>,
     /// resource URI → its scopes
     resources: HashMap<String, HashSet<String>>,
+    /// normal form (`crate::resource`) → the declared spelling
+    spellings: HashMap<String, String>,
     /// scope → the (upstream, group) pairs that hold it
     holders: HashMap<String, HashSet<(String, String)>>,
     /// resource URI → the agent that serves it (`serves`): its downstream actor
@@ -199,6 +201,12 @@ impl Policy {
             .iter()
             .map(|r| (r.uri.clone(), r.scopes.iter().cloned().collect()))
             .collect();
+        let mut spellings = HashMap::new();
+        for r in &config.resources {
+            if let Some(n) = crate::resource::normalize(&r.uri) {
+                spellings.entry(n).or_insert_with(|| r.uri.clone());
+            }
+        }
         let holders = config
             .scope_groups
             .iter()
@@ -220,6 +228,7 @@ impl Policy {
             introspectors,
             by_client,
             resources,
+            spellings,
             holders,
             servers,
             max_delegation_depth: config.token_exchange.max_delegation_depth,
@@ -251,6 +260,17 @@ impl Policy {
     /// The agent that serves `resource` and may act downstream with its tokens.
     pub fn server_of(&self, resource: &str) -> Option<&Agent> {
         self.servers.get(resource).and_then(|i| self.agents.get(*i))
+    }
+
+    /// The declared resource `requested` names, in its declared spelling
+    /// (the one `aud` carries): `https://x.example` and
+    /// `https://X.example:443/` are one resource (RFC 3986 §6.2.2–6.2.3).
+    pub fn resource<'a>(&'a self, requested: &'a str) -> Option<&'a str> {
+        if self.resources.contains_key(requested) {
+            return Some(requested);
+        }
+        let normal = crate::resource::normalize(requested)?;
+        self.spellings.get(&normal).map(String::as_str)
     }
 
     pub fn resource_scopes(&self, uri: &str) -> Option<&HashSet<String>> {

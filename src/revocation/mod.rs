@@ -10,7 +10,7 @@ pub use admin::{AdminRevocation, admin_revoke, describe, summary};
 use std::collections::HashMap;
 
 use crate::audit::{Audit, AuditRecord, Event, Facts, RequestContext, Verdict};
-use crate::client_auth::{Clients, Presented};
+use crate::client_auth::{Clients, Endpoint, Presented};
 use crate::clock::{SharedClock, UnixTime};
 use crate::config::ClientConfig;
 use crate::error::ErrorCode;
@@ -35,7 +35,7 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> Denial {
 pub struct Revoking<'a> {
     pub issuer: &'a str,
     /// `{issuer}/revoke`, an accepted client-assertion audience.
-    pub endpoint: &'a str,
+    pub endpoint: Endpoint<'a>,
     pub clock: &'a SharedClock,
     pub keys: &'a SharedKeyRing,
     pub clients: Clients<'a>,
@@ -43,23 +43,17 @@ pub struct Revoking<'a> {
     pub audit: &'a Audit,
 }
 
-/// RFC 7009 §2.1. Unknown, invalid and expired tokens are answered `Ok`
-/// (§2.2: nothing to do); refresh tokens are not ours to revoke. Returns
-/// what the audit record says of it.
+/// RFC 7009 §2.1. `token_type_hint` is only a hint: every token we issue
+/// is an access token, so whatever the hint says the token is looked up as
+/// one (§2.1: "extend its search across all of its supported token
+/// types"). Unknown, invalid and expired tokens are answered `Ok` (§2.2:
+/// nothing to do). Returns what the audit record says of it.
 pub async fn revoke_token(
     ctx: &Revoking<'_>,
     client: &ClientConfig,
     token: &str,
-    hint: Option<&str>,
     now: UnixTime,
 ) -> Result<Facts, Denial> {
-    if hint == Some("refresh_token") {
-        return Err(Denial::new(
-            ErrorCode::UnsupportedTokenType,
-            Reason::BadRequest,
-            "agent-sts issues no refresh tokens",
-        ));
-    }
     let Ok(own) = verify_own(&ctx.keys.current(), ctx.issuer, token, now) else {
         return Ok(Facts {
             detail: "nothing to revoke: the token is unknown, invalid or expired (RFC 7009 §2.2)"
@@ -126,8 +120,7 @@ pub async fn revoke_request(
                     "token is required",
                 )
             })?;
-        let hint = params.get("token_type_hint").map(String::as_str);
-        revoke_token(ctx, client, token, hint, now).await
+        revoke_token(ctx, client, token, now).await
     }
     .await;
     let (facts, verdict) = match &result {

@@ -35,7 +35,6 @@ async fn metadata_is_exact_and_the_same_at_both_paths() {
             "urn:ietf:params:oauth:grant-type:token-exchange",
             "client_credentials",
         ],
-        "response_types_supported": [],
         "scopes_supported": ["zendesk:tickets:read", "zendesk:tickets:write"],
         "token_endpoint_auth_methods_supported": client_auth,
         "token_endpoint_auth_signing_alg_values_supported": algs,

@@ -197,3 +197,37 @@ async fn the_cli_filters_the_same_way() {
         assert_matches(&records, &filter);
     }
 }
+
+/// `limit` is 1..=1000, as `openapi.yaml` says: outside it is a 400, not a
+/// quietly clamped page.
+#[tokio::test]
+async fn the_admin_api_refuses_a_limit_outside_its_bounds() {
+    let fx = start().await;
+    let get = |limit: &'static str| {
+        fx.t.client
+            .get(fx.t.url("/admin/audit"))
+            .bearer_auth(&fx.admin)
+            .query(&[("limit", limit)])
+            .send()
+    };
+    for limit in ["1001", "0", "-1"] {
+        let res = get(limit)
+            .await
+            .expect("request must reach the test server");
+        assert_eq!(res.status().as_u16(), 400, "limit={limit}");
+        assert_eq!(
+            json_body(res).await,
+            serde_json::json!({
+                "error": "invalid_request",
+                "error_description": "limit must be between 1 and 1000"
+            }),
+            "limit={limit}"
+        );
+    }
+    for limit in ["1", "1000"] {
+        let res = get(limit)
+            .await
+            .expect("request must reach the test server");
+        assert_eq!(res.status().as_u16(), 200, "limit={limit}");
+    }
+}

@@ -3,7 +3,10 @@
 
 use super::*;
 
-const AUTH_REQUIRED: &str = "client authentication is required (client_secret_basic, client_secret_post or private_key_jwt)";
+/// Introspectors cannot use `client_secret_post`: the description names
+/// only what this endpoint accepts.
+const AUTH_REQUIRED: &str =
+    "client authentication is required (client_secret_basic or private_key_jwt)";
 const AUTH_FAILED: &str = "client authentication failed";
 const BASIC_CHALLENGE: &str = "Basic realm=\"agent-sts\"";
 
@@ -22,10 +25,10 @@ async fn callers_must_be_authenticated_introspectors() {
     };
     let post = || fx.t.client.post(fx.t.url("/introspect"));
 
-    // No credentials at all: no challenge (nothing was tried).
+    // No credentials at all: a 401 still says how to authenticate.
     let a = send(post().form(&form)).await;
     a.assert_error(401, "invalid_client", AUTH_REQUIRED);
-    assert_eq!(a.header("www-authenticate"), "");
+    assert_eq!(a.header("www-authenticate"), BASIC_CHALLENGE);
 
     // Wrong secret, unknown client: Basic was tried, so a Basic challenge.
     for (id, secret) in [("gw-zendesk", "wrong"), ("gw-unknown", fx.secret.as_str())] {
@@ -53,7 +56,7 @@ async fn callers_must_be_authenticated_introspectors() {
     ];
     let a = send(post().form(&body)).await;
     a.assert_error(401, "invalid_client", AUTH_FAILED);
-    assert_eq!(a.header("www-authenticate"), "");
+    assert_eq!(a.header("www-authenticate"), BASIC_CHALLENGE);
 
     // The same token, asked properly, is active: the refusals were about
     // the callers, not the token.

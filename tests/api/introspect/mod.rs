@@ -20,6 +20,7 @@ mod admin;
 mod answers;
 mod callers;
 mod replicas;
+mod resources;
 mod revoke;
 
 use agent_sts::clock::Clock;

@@ -31,7 +31,7 @@ async fn a_bad_secret_is_invalid_client_with_www_authenticate() {
         .await;
     assert_eq!(www(&h), Some(WWW));
 
-    // Through the body there is no Authorization header to challenge.
+    // Through the body too: RFC 9110 §15.5.2, a 401 carries a challenge.
     let req = Req::client_credentials(Auth::Post("batch-bot".into(), "wrong".into()));
     let h = sts
         .refused(
@@ -42,7 +42,7 @@ async fn a_bad_secret_is_invalid_client_with_www_authenticate() {
             Reason::BadClientSecret,
         )
         .await;
-    assert_eq!(www(&h), None);
+    assert_eq!(www(&h), Some(WWW), "every 401 carries a challenge");
 }
 
 #[tokio::test]
@@ -73,7 +73,7 @@ async fn an_unknown_client_or_the_wrong_method_is_invalid_client() {
 }
 
 #[tokio::test]
-async fn missing_client_authentication_is_401_without_a_challenge() {
+async fn missing_client_authentication_is_401_with_a_challenge() {
     let sts = start().await;
     let req = Req::client_credentials(Auth::None);
     let description = "client authentication is required (client_secret_basic, client_secret_post or private_key_jwt)";
@@ -86,7 +86,11 @@ async fn missing_client_authentication_is_401_without_a_challenge() {
             Reason::ClientAuthMissing,
         )
         .await;
-    assert_eq!(www(&h), None);
+    assert_eq!(
+        www(&h),
+        Some(WWW),
+        "RFC 9110 §15.5.2: a 401 says how to authenticate"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +191,7 @@ async fn private_key_jwt_succeeds_once_and_a_replay_is_refused() {
     let h = sts
         .refused_http(&req, 401, "invalid_client", description)
         .await;
-    assert_eq!(www(&h), None);
+    assert_eq!(www(&h), Some(WWW));
     // The replay cache is Redis when the suite runs with Redis.
     let redis = std::env::var(crate::helpers::TEST_REDIS_ENV).is_ok();
     let in_redis = matches!(

@@ -1,8 +1,10 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3):
 //! `client_secret_basic`, `client_secret_post` (secrets stored only as
 //! SHA-256, compared in constant time) and `private_key_jwt` (RFC 7523 §3:
-//! `iss = sub = client_id`, our `aud`, `exp` at most 5 minutes ahead, `jti`
-//! refused when seen before). Exactly one method per request.
+//! `iss = sub = client_id`, our `aud`, fresh (`iat` within the last 5
+//! minutes and `exp` within the hour, or without `iat`, `exp` within 5
+//! minutes), `jti` refused when seen before). Exactly one method per
+//! request.
 
 use std::collections::HashMap;
 
@@ -18,8 +20,14 @@ use crate::store::ReplayCache;
 use crate::upstream::jwks_cache::{KeyCache, KeySource};
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// RFC 7523 leaves the bound to us: assertions are short-lived.
-const MAX_ASSERTION_AHEAD: i64 = 5 * 60;
+/// RFC 7523 leaves the bounds to us. An assertion is accepted for at most
+/// 5 minutes: from its `iat` when it has one, else until an `exp` that may
+/// be at most 5 minutes ahead. So the replay cache keeps a `jti` for
+/// minutes, whatever `exp` says.
+const MAX_ASSERTION_AGE: i64 = 5 * 60;
+/// With `iat`, `exp` may be up to an hour ahead (Okta's bound; Authlib's
+/// `PrivateKeyJWT` signs for 3600 s and cannot be told otherwise).
+const MAX_ASSERTION_LIFETIME: i64 = 60 * 60;
 const SKEW: i64 = 60;
 
 /// The credentials a request presented, as the form layer found them.
@@ -317,12 +325,12 @@ async fn verify_assertion<'p>(
             audience.issuer, audience.endpoint
         )));
     }
-    let exp = assertion_times(claims, now).map_err(bad)?;
+    let until = assertion_times(claims, now).map_err(bad)?;
     let jti = text("jti")
         .filter(|j| !j.is_empty())
         .ok_or_else(|| bad("no jti".into()))?;
     let key = crate::digest::sha256_hex(format!("{iss}\n{jti}").as_bytes());
-    let first = replay.first_use(&key, exp + SKEW, now).await.map_err(|e| {
+    let first = replay.first_use(&key, until, now).await.map_err(|e| {
         tracing::error!(error = %e, "replay cache unavailable");
         Denial::new(
             ErrorCode::TemporarilyUnavailable,
@@ -340,10 +348,12 @@ async fn verify_assertion<'p>(
 }
 
 /// RFC 7523 §3 times, from the caller's claims: `exp` a whole number, not
-/// passed and at most 5 minutes ahead; `nbf` and `iat`, when present, whole
-/// numbers not in the future (beyond the skew). Every comparison is made
-/// against our own clock with values already bounded, so no arithmetic
-/// on an attacker's number can overflow. Returns `exp`.
+/// passed; `nbf`, when present, not in the future (beyond the skew). With
+/// `iat`: not in the future, at most 5 minutes old, and `exp` at most an
+/// hour ahead; without it, `exp` at most 5 minutes ahead. Every comparison
+/// is made against our own clock with values already bounded, so no
+/// arithmetic on an attacker's number can overflow. Returns when the
+/// assertion stops being accepted: how long its `jti` must be remembered.
 fn assertion_times(claims: &serde_json::Map<String, Value>, now: UnixTime) -> Result<i64, String> {
     let time = |name: &str| match claims.get(name) {
         None => Ok(None),
@@ -356,16 +366,29 @@ fn assertion_times(claims: &serde_json::Map<String, Value>, now: UnixTime) -> Re
     if exp <= now - SKEW {
         return Err("expired".into());
     }
-    if exp > now + MAX_ASSERTION_AHEAD + SKEW {
-        return Err("exp is more than 5 minutes ahead".into());
+    let iat = time("iat")?;
+    match iat {
+        Some(_) if exp > now + MAX_ASSERTION_LIFETIME + SKEW => {
+            return Err("exp is more than 1 hour ahead".into());
+        }
+        None if exp > now + MAX_ASSERTION_AGE + SKEW => {
+            return Err("exp is more than 5 minutes ahead (or send iat)".into());
+        }
+        _ => {}
     }
     if time("nbf")?.is_some_and(|nbf| nbf > now + SKEW) {
         return Err("not yet valid".into());
     }
-    if time("iat")?.is_some_and(|iat| iat > now + SKEW) {
-        return Err("iat is in the future".into());
+    let until_exp = exp + SKEW;
+    match iat {
+        None => Ok(until_exp),
+        Some(iat) if iat > now + SKEW => Err("iat is in the future".into()),
+        Some(iat) if iat < now - MAX_ASSERTION_AGE - SKEW => {
+            Err("iat is more than 5 minutes ago: sign a fresh assertion".into())
+        }
+        // Accepted while now <= iat + MAX_ASSERTION_AGE + SKEW.
+        Some(iat) => Ok(until_exp.min(iat + MAX_ASSERTION_AGE + SKEW + 1)),
     }
-    Ok(exp)
 }
 
 #[cfg(test)]
@@ -382,17 +405,51 @@ mod tests {
     #[test]
     fn assertion_times_table() {
         use serde_json::json;
-        let ok = |exp: i64| Ok::<i64, String>(exp);
-        assert_eq!(times(json!({"exp": NOW + 60})), ok(NOW + 60));
+        let ok = |until: i64| Ok::<i64, String>(until);
+        // Remembered until the assertion stops being accepted.
+        assert_eq!(times(json!({"exp": NOW + 60})), ok(NOW + 60 + SKEW));
         assert_eq!(
             times(json!({"exp": NOW + 60, "iat": NOW + SKEW})),
-            ok(NOW + 60)
+            ok(NOW + 60 + SKEW)
+        );
+        // Authlib's default: an hour's exp, with iat. Fresh for 5 minutes
+        // from iat, and remembered only that long.
+        assert_eq!(
+            times(json!({"exp": NOW + 3_600, "iat": NOW})),
+            ok(NOW + MAX_ASSERTION_AGE + SKEW + 1)
+        );
+        assert_eq!(
+            times(json!({"exp": NOW + 3_600, "iat": NOW - MAX_ASSERTION_AGE - SKEW})),
+            ok(NOW + 1)
         );
         for (claims, why) in [
             (json!({}), "no exp"),
             (json!({"exp": NOW - SKEW}), "expired"),
             (json!({"exp": i64::MIN}), "expired"),
-            (json!({"exp": i64::MAX}), "exp is more than 5 minutes ahead"),
+            (
+                json!({"exp": i64::MAX}),
+                "exp is more than 5 minutes ahead (or send iat)",
+            ),
+            (
+                json!({"exp": NOW + 600}),
+                "exp is more than 5 minutes ahead (or send iat)",
+            ),
+            (
+                json!({"exp": NOW + 3_600 + SKEW + 1, "iat": NOW}),
+                "exp is more than 1 hour ahead",
+            ),
+            (
+                json!({"exp": i64::MAX, "iat": NOW}),
+                "exp is more than 1 hour ahead",
+            ),
+            (
+                json!({"exp": NOW + 600, "iat": NOW - MAX_ASSERTION_AGE - SKEW - 1}),
+                "iat is more than 5 minutes ago: sign a fresh assertion",
+            ),
+            (
+                json!({"exp": NOW + 60, "iat": i64::MIN}),
+                "iat is more than 5 minutes ago: sign a fresh assertion",
+            ),
             (
                 json!({"exp": NOW + 60, "iat": NOW + SKEW + 1}),
                 "iat is in the future",
@@ -439,8 +496,9 @@ mod tests {
         #[test]
         fn extreme_assertion_times_never_panic(exp in any_time(), nbf in any_time(), iat in any_time()) {
             let claims = serde_json::json!({"exp": exp, "nbf": nbf, "iat": iat});
-            if let Ok(e) = times(claims) {
-                prop_assert!(e > NOW - SKEW && e <= NOW + MAX_ASSERTION_AHEAD + SKEW);
+            // Accepted assertions are remembered for minutes, never longer.
+            if let Ok(until) = times(claims) {
+                prop_assert!(until > NOW && until <= NOW + MAX_ASSERTION_AGE + 2 * SKEW + 1);
             }
         }
     }

@@ -217,6 +217,25 @@ async fn private_key_jwt_addressed_to_the_issuer_and_with_client_id_succeeds() {
     assert_eq!(sts.granted(&req).await.claims["client_id"], "signed-bot");
 }
 
+/// Authlib's `PrivateKeyJWT` signs for an hour (`exp = iat + 3600`) and
+/// cannot be told otherwise: accepted, since `iat` bounds its freshness.
+/// Its replay is still refused.
+#[tokio::test]
+async fn an_hour_long_assertion_with_iat_is_accepted_once() {
+    let sts = start().await;
+    let now = sts.now();
+    let assertion = sts.assertion(|c| c["exp"] = json!(now + 3_600));
+    let req = Req::client_credentials(Auth::Assertion(assertion));
+    assert_eq!(sts.granted(&req).await.claims["client_id"], "signed-bot");
+    sts.refused_http(
+        &req,
+        401,
+        "invalid_client",
+        "client_assertion: this jti was already used",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn bad_private_key_jwt_assertions_are_invalid_client() {
     let sts = start().await;
@@ -228,8 +247,22 @@ async fn bad_private_key_jwt_assertions_are_invalid_client() {
             format!("client_assertion: aud must be {base} or {base}/token"),
         ),
         (
-            sts.assertion(|c| c["exp"] = json!(now + 600)),
-            "client_assertion: exp is more than 5 minutes ahead".into(),
+            sts.assertion(|c| c["exp"] = json!(now + 3_600 + 61)),
+            "client_assertion: exp is more than 1 hour ahead".into(),
+        ),
+        (
+            sts.assertion(|c| {
+                c["exp"] = json!(now + 600);
+                c.as_object_mut().expect("claims").remove("iat");
+            }),
+            "client_assertion: exp is more than 5 minutes ahead (or send iat)".into(),
+        ),
+        (
+            sts.assertion(|c| {
+                c["iat"] = json!(now - 361);
+                c["exp"] = json!(now + 600);
+            }),
+            "client_assertion: iat is more than 5 minutes ago: sign a fresh assertion".into(),
         ),
         (
             sts.assertion(|c| c["exp"] = json!(now - 61)),
@@ -253,7 +286,7 @@ async fn bad_private_key_jwt_assertions_are_invalid_client() {
         ),
         (
             sts.assertion(|c| c["exp"] = json!(i64::MAX)),
-            "client_assertion: exp is more than 5 minutes ahead".into(),
+            "client_assertion: exp is more than 1 hour ahead".into(),
         ),
         (
             sts.assertion(|c| c["exp"] = json!(i64::MIN)),

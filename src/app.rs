@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::audit::Audit;
+use crate::authorization::Authorizing;
 use crate::client_auth::{ClientKeys, Clients, Endpoint};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -286,6 +287,21 @@ impl App {
             upstreams: &self.upstreams,
             revocations: &self.revocations,
             limits: &self.limits,
+            randomness: &self.randomness,
+            audit: &self.audit,
+            codes: &*self.store.db,
+        }
+    }
+
+    /// What `/authorize` and its callback use.
+    pub fn authorizing(&self) -> Authorizing<'_> {
+        Authorizing {
+            issuer: &self.config.issuer,
+            clock: &self.clock,
+            policy: &self.policy,
+            upstreams: &self.upstreams,
+            revocations: &self.revocations,
+            store: &*self.store.db,
             randomness: &self.randomness,
             audit: &self.audit,
         }

@@ -34,6 +34,11 @@ const SKEW: i64 = 60;
 /// Its `Debug` names the method and client, never the secret or assertion.
 pub enum Presented {
     None,
+    /// Only a `client_id`: a public client (`auth = "none"`), which proves
+    /// nothing but PKCE or its refresh token binding.
+    Public {
+        client_id: String,
+    },
     Secret {
         client_id: String,
         secret: SecretString,
@@ -49,6 +54,10 @@ impl std::fmt::Debug for Presented {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::None => f.write_str("Presented::None"),
+            Self::Public { client_id } => f
+                .debug_struct("Presented::Public")
+                .field("client_id", client_id)
+                .finish(),
             Self::Secret {
                 client_id, method, ..
             } => f
@@ -71,7 +80,7 @@ impl Presented {
     pub fn claimed(&self) -> Option<String> {
         match self {
             Self::None => None,
-            Self::Secret { client_id, .. } => Some(client_id.clone()),
+            Self::Public { client_id } | Self::Secret { client_id, .. } => Some(client_id.clone()),
             Self::Assertion {
                 client_id: Some(c), ..
             } => Some(c.clone()),
@@ -214,6 +223,19 @@ pub async fn authenticate<'p>(
                 either(audience.methods)
             ),
         )),
+        Presented::Public { client_id } => match policy.client(client_id) {
+            Some(c) if c.auth == ClientAuthMethod::None => Ok(c),
+            // A confidential client must prove itself; an unknown one is
+            // told no more than a wrong secret would tell it.
+            Some(_) => Err(invalid_client(
+                Reason::WrongAuthMethod,
+                "client authentication failed",
+            )),
+            None => Err(invalid_client(
+                Reason::UnknownClient,
+                "client authentication failed",
+            )),
+        },
         Presented::Secret {
             client_id,
             secret,

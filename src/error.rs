@@ -24,6 +24,10 @@ pub enum ErrorCode {
     InvalidTarget,
     /// RFC 7009 §2.2.1: the token type cannot be revoked.
     UnsupportedTokenType,
+    /// RFC 6749 §4.1.2.1: `/authorize` offers only `response_type=code`.
+    UnsupportedResponseType,
+    /// RFC 6749 §4.1.2.1: the user or the IdP refused the sign-in.
+    AccessDenied,
     /// RFC 6749 §4.1.2.1: an unexpected condition; no detail is given (500).
     ServerError,
     /// RFC 6749 §4.1.2.1: temporarily unable to answer (503).
@@ -50,6 +54,8 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable | Self::RateLimited => "temporarily_unavailable",
             Self::NotFound => "not_found",
@@ -187,6 +193,12 @@ mod tests {
                 "unsupported_token_type",
                 400,
             ),
+            (
+                ErrorCode::UnsupportedResponseType,
+                "unsupported_response_type",
+                400,
+            ),
+            (ErrorCode::AccessDenied, "access_denied", 400),
             (ErrorCode::ServerError, "server_error", 500),
             (
                 ErrorCode::TemporarilyUnavailable,

@@ -20,6 +20,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod authorization;
 pub mod cli;
 pub mod client_auth;
 pub mod clock;

@@ -23,8 +23,9 @@ pub const INTROSPECTION_AUTH_METHODS: &[&str] = &["client_secret_basic", "privat
 /// token types we accept as subject/actor tokens and the one we issue
 /// (`subject_token_types_supported`, `actor_token_types_supported`,
 /// `issued_token_types_supported`; no registered names exist for these).
-/// `response_types_supported` is omitted: there is no authorization
-/// endpoint, and RFC 8414 §3.2 omits empty claims.
+/// Without an `interactive` agent there is no authorization endpoint, and
+/// `response_types_supported` is omitted (RFC 8414 §3.2 omits empty
+/// claims); with one, the authorization code members are added.
 pub fn metadata(config: &Config) -> Value {
     let iss = &config.issuer;
     let mut scopes: Vec<&str> = config
@@ -37,7 +38,7 @@ pub fn metadata(config: &Config) -> Value {
     let client_auth = TOKEN_AUTH_METHODS;
     let assertion_algs = ["RS256", "PS256", "ES256", "EdDSA"];
     let accepted = [TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT];
-    json!({
+    let mut doc = json!({
         "issuer": iss,
         "token_endpoint": format!("{iss}/token"),
         "introspection_endpoint": format!("{iss}/introspect"),
@@ -55,5 +56,34 @@ pub fn metadata(config: &Config) -> Value {
         "actor_token_types_supported": accepted,
         "issued_token_types_supported": [TOKEN_TYPE_ACCESS_TOKEN],
         "resource_indicators_supported": true,
-    })
+    });
+    if interactive(config) {
+        // The MCP authorization server: authorization code + PKCE S256,
+        // public clients, RFC 9207's iss in every authorization response.
+        let mut methods: Vec<&str> = client_auth.to_vec();
+        methods.push("none");
+        let extra = json!({
+            "authorization_endpoint": format!("{iss}/authorize"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": [GRANT_TOKEN_EXCHANGE, "client_credentials", "authorization_code"],
+            "token_endpoint_auth_methods_supported": methods,
+            "authorization_response_iss_parameter_supported": true,
+        });
+        if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
+            doc.extend(extra.clone());
+        }
+    }
+    doc
+}
+
+/// Users sign in through `/authorize` for some agent: a user upstream has a
+/// login and an agent uses the `interactive` pattern.
+fn interactive(config: &Config) -> bool {
+    config.upstreams.iter().any(|u| u.login.is_some())
+        && config
+            .agents
+            .iter()
+            .any(|a| a.patterns.contains(&crate::config::Pattern::Interactive))
 }

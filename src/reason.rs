@@ -55,6 +55,24 @@ pub enum Reason {
     UpstreamInactive,
     /// The IdP's introspection endpoint could not be asked (fail closed).
     UpstreamIntrospectionUnavailable,
+    /// Signing in at the upstream IdP failed: its token endpoint refused
+    /// the code or could not be asked, or the login is not configured.
+    UpstreamLoginFailed,
+    /// The upstream ID token's `nonce` is not the one this login sent.
+    NonceMismatch,
+    /// `/authorize`: the `redirect_uri` is not one the client registered.
+    RedirectUriMismatch,
+    /// `/authorize`: no PKCE `code_challenge`, or a method other than `S256`.
+    PkceRequired,
+    /// `/token`: the `code_verifier` does not match the code's challenge.
+    PkceFailed,
+    /// An authorization code unknown, expired, or not this client's.
+    InvalidCode,
+    /// An authorization code used twice: what it issued is revoked.
+    CodeReused,
+    /// The upstream IdP sent the browser back with a `state` we did not
+    /// send, one already used, or none.
+    LoginStateInvalid,
     /// The request is malformed: content type, repeated or missing
     /// parameter, unsupported token type.
     BadRequest,

@@ -11,6 +11,8 @@ pub enum Event {
     Introspect,
     Revoke,
     Admin,
+    /// `/authorize` and its callback: a sign-in at the upstream IdP.
+    Authorize,
 }
 
 impl Event {
@@ -20,6 +22,7 @@ impl Event {
             Self::Introspect => "introspect",
             Self::Revoke => "revoke",
             Self::Admin => "admin",
+            Self::Authorize => "authorize",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the file, the line where known, the field path and what is wrong.
 
 mod catalogue;
+mod interactive;
 mod limits;
 mod secret;
 mod span;
@@ -14,6 +15,7 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
+pub use interactive::{check_redirect_uri, is_loopback};
 pub use limits::*;
 pub use secret::{SecretSource, SecretString};
 pub use span::Span;

@@ -143,6 +143,76 @@ fn refuses_two_spellings_of_one_resource() {
     );
 }
 
+/// An interactive agent appended to the example, with `extra` lines.
+fn with_interactive(patterns: &str, client: &str, login: bool) -> Vec<ConfigError> {
+    let login = if login {
+        "\nlogin = { client_id = \"rp\", client_secret = \"s\" }"
+    } else {
+        ""
+    };
+    let text = EXAMPLE.replacen(
+        "audiences = [\"api://agent-sts\"]  # a token must carry one of these in `aud`",
+        &format!("audiences = [\"api://agent-sts\"]{login}"),
+        1,
+    ) + &format!(
+        "\n[[agents]]\nid = \"desk\"\npatterns = {patterns}\nclient = {client}\n\
+         resources = [\"https://mcp-zendesk.example.com\"]\nrequired_scopes = [\"zendesk:tickets:read\"]\n"
+    );
+    match parse(&text).validate() {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors,
+    }
+}
+
+#[test]
+fn interactive_agents_need_redirect_uris_a_login_and_public_clients_stay_interactive() {
+    let public = r#"{ id = "desk", auth = "none", redirect_uris = ["http://127.0.0.1/cb"] }"#;
+    assert_eq!(with_interactive(r#"["interactive"]"#, public, true), vec![]);
+    let error = |path: &str, message: &str| ConfigError {
+        path: path.into(),
+        message: message.into(),
+    };
+    assert_eq!(
+        with_interactive(r#"["interactive", "obo"]"#, public, true),
+        vec![error(
+            "agents[2].patterns",
+            "a public client (auth = \"none\") may use the interactive pattern only"
+        )]
+    );
+    assert_eq!(
+        with_interactive(r#"["interactive"]"#, public, false),
+        vec![error(
+            "agents[2].patterns",
+            "interactive: no user upstream of this agent has a [upstreams.login] to sign in at"
+        )]
+    );
+    assert_eq!(
+        with_interactive(
+            r#"["interactive"]"#,
+            r#"{ id = "desk", auth = "none" }"#,
+            true
+        ),
+        vec![error(
+            "agents[2].client.redirect_uris",
+            "an interactive agent needs the redirect URIs its users return to"
+        )]
+    );
+    let plain_http = r#"{ id = "desk", auth = "none", redirect_uris = ["http://app.example.com/cb", "https://app.example.com/cb#x"] }"#;
+    assert_eq!(
+        with_interactive(r#"["interactive"]"#, plain_http, true),
+        vec![
+            error(
+                "agents[2].client.redirect_uris[0]",
+                "\"http://app.example.com/cb\": http only on the loopback interface (127.0.0.1 or [::1])"
+            ),
+            error(
+                "agents[2].client.redirect_uris[1]",
+                "\"https://app.example.com/cb#x\" must not have a fragment"
+            ),
+        ]
+    );
+}
+
 #[test]
 fn refuses_duplicate_agent_id() {
     refuses(

@@ -290,6 +290,10 @@ pub struct UpstreamConfig {
     /// Fetch keys here instead of via discovery (mirrors, air-gapped nets).
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// agent-sts as an OpenID Connect relying party of this IdP: where
+    /// `interactive` agents' users sign in.
+    #[serde(default)]
+    pub login: Option<UpstreamLogin>,
     /// Discovery document location when it is not `{issuer}/.well-known/openid-configuration`.
     #[serde(default)]
     pub discovery_url: Option<String>,
@@ -313,6 +317,29 @@ pub struct UpstreamConfig {
     /// Least time between two JWKS fetches caused by an unknown `kid`.
     #[serde(default = "default_keys_min_refetch")]
     pub keys_min_refetch: Span,
+}
+
+/// agent-sts's registration at an upstream IdP as an OIDC relying party
+/// (its redirect URI is `{issuer}/authorize/callback`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamLogin {
+    /// The ID token's `aud`.
+    pub client_id: String,
+    /// Sent with `client_secret_basic` to the token endpoint only.
+    pub client_secret: SecretSource,
+    #[serde(default = "default_login_scopes")]
+    pub scopes: Vec<String>,
+    /// Default: the discovery document's (on the issuer's origin).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// Default: the discovery document's (on the issuer's origin).
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+}
+
+fn default_login_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(String::from).to_vec()
 }
 
 /// Okta and Entra ID cap access-token lifetimes at 24 h: an upstream token
@@ -449,6 +476,9 @@ pub enum Pattern {
     Obo,
     Workload,
     Hybrid,
+    /// The user signs in at the upstream IdP through agent-sts's
+    /// `/authorize` (authorization code + PKCE): an MCP client.
+    Interactive,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -509,6 +539,9 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    /// A public client (a desktop or CLI MCP client): no secret, PKCE
+    /// only; the `interactive` pattern only.
+    None,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -526,6 +559,11 @@ pub struct ClientConfig {
     /// JWKS location for `private_key_jwt`.
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// `interactive` agents: where `/authorize` may send the user back,
+    /// compared exactly (a loopback `http://127.0.0.1/…` or `[::1]` entry
+    /// matches any port, RFC 8252 §7.3).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -66,6 +66,7 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     validate_introspectors(c, &declared, &mut e);
     super::trust::validate_issuers(c, &mut e);
     super::trust::validate_serves(c, &mut e);
+    super::interactive::validate(c, &mut e);
     if c.audit.insecure_disable && !c.dev_mode {
         e.push(
             "audit.insecure_disable",
@@ -451,6 +452,14 @@ fn check_client(cl: &ClientConfig, at: &dyn Fn(&str) -> String, e: &mut Errors) 
                 e.push(
                     at("client.secret_sha256"),
                     "a private_key_jwt client has no secret",
+                );
+            }
+        }
+        ClientAuthMethod::None => {
+            if cl.secret_sha256.is_some() || cl.jwks.is_some() || cl.jwks_uri.is_some() {
+                e.push(
+                    at("client.auth"),
+                    "a public client (auth = \"none\") has no secret and no keys",
                 );
             }
         }

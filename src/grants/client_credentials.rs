@@ -34,6 +34,7 @@ pub fn grant(
             triggered_by: req.triggered_by.clone(),
             waived: None,
             ancestors: Vec::new(),
+            jti: None,
         },
         now,
     )

@@ -37,6 +37,9 @@ pub struct Grant<'a> {
     pub waived: Option<String>,
     /// The tokens of ours this one is made from, oldest first.
     pub ancestors: Vec<Ancestor>,
+    /// Drawn beforehand (an authorization code knows the `jti` of the
+    /// token it will issue, to revoke it on a replay); else drawn here.
+    pub jti: Option<String>,
 }
 
 pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
@@ -65,7 +68,11 @@ pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, De
     }
     // A failed draw fails closed: a predictable jti would make revocation
     // by jti and replay bookkeeping guessable.
-    let jti = ctx.randomness.id().map_err(|e| {
+    let drawn = match g.jti {
+        Some(jti) => Ok(jti),
+        None => ctx.randomness.id(),
+    };
+    let jti = drawn.map_err(|e| {
         tracing::error!(error = %e, "no token issued: the random number generator failed");
         Denial::new(
             ErrorCode::TemporarilyUnavailable,

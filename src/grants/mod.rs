@@ -2,12 +2,13 @@
 //! dispatched by one `match`. Each grant parses its parameters, validates
 //! them (tokens, pattern, policy), and creates the token: three named steps.
 
+mod authorization_code;
 mod client_credentials;
 mod issue;
 mod request;
 mod token_exchange;
 
-pub use request::{CredentialsRequest, ExchangeRequest, GrantRequest};
+pub use request::{CodeRequest, CredentialsRequest, ExchangeRequest, GrantRequest};
 
 use std::collections::HashMap;
 
@@ -22,12 +23,14 @@ use crate::policy::{Denial, Policy};
 use crate::rate_limit::RateLimits;
 use crate::reason::Reason;
 use crate::revocation_list::Revocations;
+use crate::store::OneTimeStore;
 use crate::tokens::Randomness;
 use crate::tokens::keyring::SharedKeyRing;
 use crate::tokens::own::AccessClaims;
 use crate::upstream::UpstreamRegistry;
 
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 
 /// A parsed token request: single-valued parameters and the target values
 /// (`resource` and `audience`, which may repeat). Client credentials travel
@@ -124,6 +127,8 @@ pub struct Grants<'a> {
     pub limits: &'a RateLimits,
     pub randomness: &'a Randomness,
     pub audit: &'a Audit,
+    /// Authorization codes, shared by every replica.
+    pub codes: &'a dyn OneTimeStore,
 }
 
 /// Run a token request and make its audit record durable before the
@@ -199,6 +204,10 @@ pub async fn token(
                 exchanged.result?
             }
             GrantRequest::ClientCredentials(c) => client_credentials::grant(ctx, agent, &c, now)?,
+            GrantRequest::AuthorizationCode(c) => {
+                facts.pattern = Some("interactive".into());
+                authorization_code::redeem(ctx, agent, &c, now).await?
+            }
         };
         describe_issued(&mut facts, &issued.claims);
         Ok(TokenResponse {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::{GRANT_CLIENT_CREDENTIALS, TokenRequest, bad_request};
+use super::{GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, TokenRequest, bad_request};
 use crate::error::{ErrorCode, shown};
 use crate::metadata::{
     GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
@@ -18,6 +18,46 @@ use crate::reason::Reason;
 pub enum GrantRequest {
     TokenExchange(ExchangeRequest),
     ClientCredentials(CredentialsRequest),
+    AuthorizationCode(CodeRequest),
+}
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5) and an optional `resource`
+/// (RFC 8707 §2.2: it must be the one the code was issued for).
+pub struct CodeRequest {
+    pub code: String,
+    pub redirect_uri: String,
+    pub code_verifier: String,
+    pub target: Option<String>,
+}
+
+/// The code and verifier are never printed.
+impl fmt::Debug for CodeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeRequest")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CodeRequest {
+    fn parse(req: &TokenRequest) -> Result<Self, Denial> {
+        let code_verifier = req.required("code_verifier")?.to_string();
+        if !crate::authorization::is_code_verifier(&code_verifier) {
+            return Err(bad_request(
+                "code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)",
+            ));
+        }
+        Ok(Self {
+            code: req.required("code")?.to_string(),
+            redirect_uri: req.required("redirect_uri")?.to_string(),
+            code_verifier,
+            target: match req.targets.is_empty() {
+                true => None,
+                false => Some(req.target()?.to_string()),
+            },
+        })
+    }
 }
 
 /// RFC 8693 §2.1.
@@ -74,6 +114,10 @@ impl GrantRequest {
         let target = match self {
             Self::TokenExchange(x) => &mut x.target,
             Self::ClientCredentials(c) => &mut c.target,
+            Self::AuthorizationCode(c) => match &mut c.target {
+                Some(t) => t,
+                None => return,
+            },
         };
         let declared = policy
             .resource(target)
@@ -88,11 +132,12 @@ impl GrantRequest {
         match grant_type {
             GRANT_TOKEN_EXCHANGE => ExchangeRequest::parse(req).map(Self::TokenExchange),
             GRANT_CLIENT_CREDENTIALS => CredentialsRequest::parse(req).map(Self::ClientCredentials),
+            GRANT_AUTHORIZATION_CODE => CodeRequest::parse(req).map(Self::AuthorizationCode),
             other => Err(Denial::new(
                 ErrorCode::UnsupportedGrantType,
                 Reason::UnsupportedGrantType,
                 format!(
-                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE} or client_credentials",
+                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE}, client_credentials or authorization_code",
                     shown(other)
                 ),
             )),

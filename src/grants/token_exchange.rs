@@ -129,6 +129,7 @@ pub async fn exchange(
             target,
             requested,
             now,
+            signed_in: false,
         },
     );
     let (result, waiver) = match outcome.decision {
@@ -150,6 +151,7 @@ pub async fn exchange(
                 triggered_by: None,
                 waived: d.waiver.map(|w| w.waived),
                 ancestors: d.ancestors,
+                jti: None,
             };
             (issue(ctx, grant, now), waiver)
         }

@@ -165,7 +165,12 @@ fn credentials(headers: &HeaderMap, req: &TokenRequest) -> Result<Presented, Den
             assertion: a.clone(),
         });
     }
-    Ok(Presented::None)
+    Ok(match body_id {
+        Some(id) if !id.is_empty() => Presented::Public {
+            client_id: id.clone(),
+        },
+        _ => Presented::None,
+    })
 }
 
 #[cfg(test)]

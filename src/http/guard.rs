@@ -82,6 +82,7 @@ pub async fn per_ip(State(app): State<AppState>, req: Request, next: Next) -> Re
         "/token" => Some(Event::Token),
         "/introspect" => Some(Event::Introspect),
         "/revoke" => Some(Event::Revoke),
+        "/authorize" | "/authorize/callback" => Some(Event::Authorize),
         p if p.starts_with("/admin/") => Some(Event::Admin),
         _ => None,
     };

@@ -3,6 +3,7 @@
 //! policy lives here.
 
 mod admin;
+mod authorize;
 mod context;
 mod dev_idp;
 mod discovery;
@@ -90,6 +91,8 @@ fn groups(dev_mode: bool) -> Groups {
         public
     };
     let authenticated = Routes::new()
+        .get("/authorize", authorize::authorize)
+        .get("/authorize/callback", authorize::callback)
         .post("/token", token::token)
         .post("/introspect", introspect::introspect)
         .post("/revoke", revoke::revoke)

@@ -62,6 +62,9 @@ pub struct Exchange<'a> {
     pub target: &'a str,
     pub requested: Option<&'a [String]>,
     pub now: UnixTime,
+    /// The subject is the ID token of a sign-in through our `/authorize`
+    /// (the `interactive` pattern), not a token the client presented.
+    pub signed_in: bool,
 }
 
 /// The revocation view's verdict on a token; `Err` when the view is too
@@ -164,6 +167,7 @@ fn decide(
             }
             pattern_of(&o.pattern)
         }
+        (false, None, Token::Upstream(_)) if x.signed_in => Pattern::Interactive,
         (false, Some(_), _) => Pattern::Hybrid,
         (false, None, _) => Pattern::Obo,
     };

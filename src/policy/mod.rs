@@ -137,6 +137,7 @@ pub fn pattern_name(p: Pattern) -> &'static str {
         Pattern::Obo => "obo",
         Pattern::Workload => "workload",
         Pattern::Hybrid => "hybrid",
+        Pattern::Interactive => "interactive",
     }
 }
 

@@ -12,12 +12,14 @@
 //! `AGENT_STS_TEST_DATABASE_URL` is set (CI sets it).
 //!
 //! Each concern is a trait ([`RevocationStore`], [`AuditStore`],
-//! [`ReplicaStore`]); a backend implements them all as a [`Database`], and
-//! each consumer holds only the trait it uses.
+//! [`ReplicaStore`], [`OneTimeStore`], [`RefreshStore`]); a backend
+//! implements them all as a [`Database`], and each consumer holds only the
+//! trait it uses.
 //!
 //! Redis is optional; without it every cache and fan-out is in-process.
 
 mod audit;
+mod authorization;
 mod postgres;
 mod redis_store;
 mod replay;
@@ -31,6 +33,7 @@ use crate::clock::UnixTime;
 use crate::config::SecretString;
 
 pub use audit::{AuditFilter, AuditRow};
+pub use authorization::{OneTimeStore, RefreshRow, RefreshStore, RefreshUse, Taken};
 pub use redis_store::{REDIS_CALL_TIMEOUT, RedisStore};
 pub use replay::ReplayCache;
 pub use revocations::{Revocation, RevocationKind};
@@ -123,7 +126,9 @@ pub trait ReplicaStore: Send + Sync + std::fmt::Debug {
 /// (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement it; the contract
 /// tests (`tests/api/store.rs`) hold both to the same behaviour.
 #[async_trait::async_trait]
-pub trait Database: RevocationStore + AuditStore + ReplicaStore {
+pub trait Database:
+    RevocationStore + AuditStore + ReplicaStore + OneTimeStore + RefreshStore
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

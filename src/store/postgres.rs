@@ -1,11 +1,15 @@
 //! PostgreSQL: the production database shared by every replica.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
 
-use super::{AuditFilter, AuditRow, Revocation};
+use super::authorization::{
+    REFRESH_COLUMNS, refresh_from_row, refresh_use_of, revoke_families_query,
+};
+use super::{AuditFilter, AuditRow, RefreshRow, RefreshUse, Revocation, Taken};
 use super::{CONNECT_TIMEOUT, StoreError, describe_url};
 use crate::clock::UnixTime;
 
@@ -235,5 +239,167 @@ impl super::AuditStore for PostgresStore {
             .iter()
             .map(super::audit::row_from)
             .collect::<Result<_, _>>()?)
+    }
+}
+#[async_trait::async_trait]
+impl super::OneTimeStore for PostgresStore {
+    async fn put_once(
+        &self,
+        kind: &str,
+        key: &str,
+        payload: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        // No ON CONFLICT: a key already present fails on the primary key.
+        sqlx::query(
+            "INSERT INTO one_time_records (kind, digest, payload, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(payload)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_once(&self, kind: &str, key: &str, now: UnixTime) -> Result<Taken, StoreError> {
+        // Of two takes, the second waits for the first's row lock, then finds
+        // taken_at set and updates nothing (READ COMMITTED re-checks the row).
+        let first = sqlx::query(
+            "UPDATE one_time_records SET taken_at = $3 \
+             WHERE kind = $1 AND digest = $2 AND taken_at IS NULL AND expires_at > $3 \
+             RETURNING payload",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = first {
+            return Ok(Taken::First(row.try_get("payload")?));
+        }
+        let again = sqlx::query(
+            "SELECT payload FROM one_time_records \
+             WHERE kind = $1 AND digest = $2 AND taken_at IS NOT NULL AND expires_at > $3",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match again {
+            Some(row) => Taken::Again(row.try_get("payload")?),
+            None => Taken::Missing,
+        })
+    }
+
+    async fn prune_one_time(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM one_time_records WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait::async_trait]
+impl super::RefreshStore for PostgresStore {
+    async fn insert_refresh(&self, r: &RefreshRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, family, client_id, agent, subject, idp, resource, \
+             family_started_at, issued_at, idle_expires_at, family_expires_at, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&r.hash)
+        .bind(&r.family)
+        .bind(&r.client_id)
+        .bind(&r.agent)
+        .bind(&r.subject)
+        .bind(&r.idp)
+        .bind(&r.resource)
+        .bind(r.family_started_at)
+        .bind(r.issued_at)
+        .bind(r.idle_expires_at)
+        .bind(r.family_expires_at)
+        .bind(&r.payload)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn use_refresh(&self, hash: &str, now: UnixTime) -> Result<RefreshUse, StoreError> {
+        let sql = format!(
+            "UPDATE refresh_tokens SET used_at = $2 \
+             WHERE hash = $1 AND used_at IS NULL AND idle_expires_at > $2 AND family_expires_at > $2 \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens f \
+                 WHERE f.family = refresh_tokens.family AND f.revoked_at IS NOT NULL) \
+             RETURNING {REFRESH_COLUMNS}"
+        );
+        let fresh = sqlx::query(&sql)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = fresh {
+            return Ok(RefreshUse::Fresh(refresh_from_row(&row)?));
+        }
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS}, used_at IS NOT NULL AS used, \
+             EXISTS (SELECT 1 FROM refresh_tokens f \
+                 WHERE f.family = t.family AND f.revoked_at IS NOT NULL) AS revoked \
+             FROM refresh_tokens t WHERE hash = $1"
+        );
+        let found = sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let found = match found {
+            Some(row) => Some((
+                refresh_from_row(&row)?,
+                row.try_get("used")?,
+                row.try_get("revoked")?,
+            )),
+            None => None,
+        };
+        Ok(refresh_use_of(found, now))
+    }
+
+    async fn revoke_family(&self, family: &str, now: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL",
+        )
+        .bind(family)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_families_of(
+        &self,
+        subject: Option<(&str, Option<&str>)>,
+        agent: Option<&str>,
+        client: Option<&str>,
+        at: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let Some(mut q) = revoke_families_query::<sqlx::Postgres>(subject, agent, client, at)
+        else {
+            return Ok(0);
+        };
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let families = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("family"))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        Ok(families.len() as u64)
+    }
+
+    async fn prune_refresh(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE family_expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -58,8 +58,17 @@ struct State {
     refresh_every: i64,
     error: Option<String>,
     generation: u64,
-    /// From discovery, when it names one.
-    introspection_endpoint: Option<String>,
+    /// From discovery, when it names them (each on the issuer's origin).
+    endpoints: Endpoints,
+}
+
+/// The endpoints a discovery document names that we send credentials or
+/// users to: only those on the issuer's own origin are kept.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    pub introspection: Option<String>,
+    pub authorization: Option<String>,
+    pub token: Option<String>,
 }
 
 pub struct KeyCache {
@@ -120,7 +129,12 @@ impl KeyCache {
     }
 
     pub fn introspection_endpoint(&self) -> Option<String> {
-        self.read(|s| s.introspection_endpoint.clone())
+        self.read(|s| s.endpoints.introspection.clone())
+    }
+
+    /// The endpoints discovery named (empty until keys were fetched once).
+    pub fn endpoints(&self) -> Endpoints {
+        self.read(|s| s.endpoints.clone())
     }
 
     /// The key for `kid` that can verify `alg`, fetching if needed.
@@ -228,7 +242,7 @@ impl KeyCache {
             }
             s.generation += 1;
             match result {
-                Ok((keys, max_age, introspection)) => {
+                Ok((keys, max_age, endpoints)) => {
                     s.keys = keys;
                     s.fetched_at = Some(now);
                     s.error = None;
@@ -236,8 +250,8 @@ impl KeyCache {
                     // stale bound, and not more often than once a minute.
                     let half = (self.stale_for / 2).max(60);
                     s.refresh_every = max_age.map_or(half, |m| (m as i64).clamp(60, half));
-                    if introspection.is_some() {
-                        s.introspection_endpoint = introspection;
+                    if let Some(endpoints) = endpoints {
+                        s.endpoints = endpoints;
                     }
                 }
                 Err(e) => {
@@ -251,8 +265,15 @@ impl KeyCache {
     async fn fetch(
         &self,
         client: &reqwest::Client,
-    ) -> Result<(HashMap<String, Arc<CachedKey>>, Option<u64>, Option<String>), String> {
-        let (jwks_uri, introspection) = match &self.source {
+    ) -> Result<
+        (
+            HashMap<String, Arc<CachedKey>>,
+            Option<u64>,
+            Option<Endpoints>,
+        ),
+        String,
+    > {
+        let (jwks_uri, endpoints) = match &self.source {
             KeySource::Inline(jwks) => return Ok((self.build_keys(jwks)?, None, None)),
             KeySource::Jwks { url } => (url.clone(), None),
             KeySource::Discovery {
@@ -278,18 +299,24 @@ impl KeyCache {
                 let jwks = crate::config::check_public_url(jwks)
                     .map_err(|m| self.refused_discovery(format!("discovery's jwks_uri {m}")))?
                     .to_string();
-                let intro = doc
-                    .get("introspection_endpoint")
-                    .and_then(Value::as_str)
-                    .and_then(|e| self.credentials_endpoint(e, expected_issuer));
-                (jwks, intro)
+                let endpoint = |name: &str| {
+                    doc.get(name)
+                        .and_then(Value::as_str)
+                        .and_then(|e| self.credentials_endpoint(name, e, expected_issuer))
+                };
+                let endpoints = Endpoints {
+                    introspection: endpoint("introspection_endpoint"),
+                    authorization: endpoint("authorization_endpoint"),
+                    token: endpoint("token_endpoint"),
+                };
+                (jwks, Some(endpoints))
             }
         };
         let fetched = fetch::get_json(client, &jwks_uri)
             .await
             .map_err(|e| format!("JWKS {e}"))?;
         let keys = self.build_keys(&fetched.body)?;
-        Ok((keys, fetched.max_age, introspection))
+        Ok((keys, fetched.max_age, endpoints))
     }
 
     /// Count and log a discovered URL we refuse to use; the message.
@@ -304,23 +331,25 @@ impl KeyCache {
         message
     }
 
-    /// Discovery's `introspection_endpoint` is where our client secret and
-    /// users' tokens would be sent: only when it obeys the URL rules and is
-    /// on the issuer's own origin (otherwise configure it by hand).
-    fn credentials_endpoint(&self, endpoint: &str, issuer: &str) -> Option<String> {
+    /// Discovery's `introspection_endpoint` and `token_endpoint` are where
+    /// our client secret and users' tokens would be sent, its
+    /// `authorization_endpoint` where users are sent to sign in: each only
+    /// when it obeys the URL rules and is on the issuer's own origin
+    /// (otherwise configure it by hand).
+    fn credentials_endpoint(&self, name: &str, endpoint: &str, issuer: &str) -> Option<String> {
         let origin = |u: &url::Url| u.origin();
         let checked =
             crate::config::check_public_url(endpoint).and_then(|e| match url::Url::parse(issuer) {
                 Ok(i) if origin(&i) == origin(&e) => Ok(e),
                 _ => Err(format!(
                     "\"{e}\" is not on the issuer's origin, and credentials go only there \
-                     (set introspection.endpoint to use it)"
+                     (configure it by hand to use it)"
                 )),
             });
         match checked {
             Ok(e) => Some(e.to_string()),
             Err(m) => {
-                self.refused_discovery(format!("discovery's introspection_endpoint {m}"));
+                self.refused_discovery(format!("discovery's {name} {m}"));
                 None
             }
         }

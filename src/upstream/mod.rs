@@ -17,6 +17,7 @@
 pub(crate) mod fetch;
 mod introspection;
 pub(crate) mod jwks_cache;
+mod login;
 mod profile;
 mod times;
 
@@ -33,7 +34,20 @@ pub use crate::config::{UpstreamKind, UpstreamUse};
 pub use crate::jose::{Refusal, jws};
 use introspection::BackChannel;
 use jwks_cache::{CachedKey, KeyCache, KeySource};
+pub use login::LoginRequest;
 pub use profile::TokenShape;
+
+/// What a token must be: an access token addressed to us (the configured
+/// `audiences`), or an ID token from one upstream's sign-in.
+#[derive(Debug, Clone, Copy)]
+enum Expect<'a> {
+    Access,
+    IdToken {
+        upstream: &'a str,
+        client_id: &'a str,
+        nonce: &'a str,
+    },
+}
 
 /// A user's groups, or "unknown" (Entra groups overage): a scope that needs
 /// a group is then refused, never granted.
@@ -89,6 +103,8 @@ struct Upstream {
     /// Tokens whose signature verified, with the key that verified them.
     signatures: TokenCache<Arc<CachedKey>>,
     introspector: Option<BackChannel>,
+    /// The relying-party secret of `config.login`, resolved at start.
+    login_secret: Option<crate::config::SecretString>,
 }
 
 impl Upstream {
@@ -116,7 +132,16 @@ impl Upstream {
             )),
             None => None,
         };
+        let login_secret = match &config.login {
+            Some(l) => Some(
+                l.client_secret
+                    .resolve()
+                    .map_err(|m| format!("{}: {m}", at("login.client_secret")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            login_secret,
             name: config.name.as_str().into(),
             introspect: config
                 .introspect_mode()
@@ -214,6 +239,17 @@ impl UpstreamRegistry {
         jws: jws::Jws<'_>,
         token: &str,
     ) -> Result<VerifiedToken, Refusal> {
+        self.verify_as(jws, token, Expect::Access).await
+    }
+
+    /// Verify a token as `expect` says: an access token for us, or an ID
+    /// token issued to our relying-party registration at one upstream.
+    async fn verify_as(
+        &self,
+        jws: jws::Jws<'_>,
+        token: &str,
+        expect: Expect<'_>,
+    ) -> Result<VerifiedToken, Refusal> {
         let now = self.clock.now();
         let iss = jws
             .claims
@@ -227,6 +263,14 @@ impl UpstreamRegistry {
                 format!("issuer {iss:?} is not a configured upstream"),
             )
         })?;
+        if let Expect::IdToken { upstream, .. } = expect
+            && *up.name != *upstream
+        {
+            return Err(Refusal::new(
+                Reason::UnknownIssuer,
+                format!("the ID token's issuer {iss:?} is not upstream {upstream}"),
+            ));
+        }
         let alg = jws.header.alg;
         if !up.config.algorithms.contains(&alg) {
             return Err(Refusal::new(
@@ -265,7 +309,12 @@ impl UpstreamRegistry {
         if let Some(t) = &tenant {
             check_tenant(up, t, &claims)?;
         }
-        check_audience(up, &claims)?;
+        match expect {
+            Expect::Access => check_audience(up, &claims)?,
+            Expect::IdToken {
+                client_id, nonce, ..
+            } => login::check_id_token(&claims, client_id, nonce)?,
+        }
         let (iat, issued_by, exp) = times::check_times(&up.config, &claims, now)?;
         for (name, want) in &up.config.required_claims {
             if claims.get(name).and_then(Value::as_str) != Some(want.as_str()) {
@@ -275,13 +324,14 @@ impl UpstreamRegistry {
                 ));
             }
         }
-        let introspect = match up.introspect {
-            IntrospectMode::Never => false,
-            IntrospectMode::Always => true,
-            IntrospectMode::WhenLifetimeOver(bound) => {
-                iat.is_none_or(|iat| exp.saturating_sub(iat) > bound as i64)
-            }
-        };
+        let introspect = matches!(expect, Expect::Access)
+            && match up.introspect {
+                IntrospectMode::Never => false,
+                IntrospectMode::Always => true,
+                IntrospectMode::WhenLifetimeOver(bound) => {
+                    iat.is_none_or(|iat| exp.saturating_sub(iat) > bound as i64)
+                }
+            };
         if let Some(intro) = up.introspector.as_ref().filter(|_| introspect) {
             let answer = intro
                 .check(

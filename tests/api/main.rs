@@ -6,6 +6,7 @@ mod fake_idp;
 
 mod architecture;
 mod audit;
+mod authorize;
 mod cli;
 mod cli_keys;
 mod dev_idp;
@@ -22,5 +23,6 @@ mod openapi;
 mod routing;
 mod start_dev;
 mod store;
+mod store_authorization;
 mod token;
 mod upstream;

@@ -37,12 +37,12 @@ async fn unknown_path_is_a_json_404() {
 #[tokio::test]
 async fn a_404_names_the_method_and_never_echoes_the_query() {
     let app = spawn_app().await;
-    let res = send(&app, Method::POST, "/authorize?code=secret-value").await;
+    let res = send(&app, Method::POST, "/oauth/authorize?code=secret-value").await;
     assert_eq!(res.status(), 404);
     assert_eq!(header(&res, "cache-control"), "no-store");
     assert_eq!(
         json_body(res).await,
-        json!({"error": "not_found", "error_description": "no route for POST /authorize"})
+        json!({"error": "not_found", "error_description": "no route for POST /oauth/authorize"})
     );
 }
 

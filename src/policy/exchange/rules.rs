@@ -20,6 +20,7 @@ pub(super) fn pattern_of(name: &str) -> Pattern {
     match name {
         "hybrid" => Pattern::Hybrid,
         "workload" => Pattern::Workload,
+        "interactive" => Pattern::Interactive,
         _ => Pattern::Obo,
     }
 }

@@ -38,6 +38,7 @@ name = "okta"
 kind = "okta"
 issuer = "{OKTA}"
 audiences = ["api://agent-sts"]
+login = {{ client_id = "rp", client_secret = "rp-secret" }}
 [[upstreams]]
 name = "k8s"
 kind = "oidc"
@@ -92,6 +93,12 @@ resources = ["{Z}"]
 required_scopes = ["{READ}"]
 user_groups = ["okta:Pilot"]
 {picky}
+[[agents]]
+id = "desk"
+patterns = ["interactive"]
+client = {{ id = "desk", auth = "none", redirect_uris = ["http://127.0.0.1/cb"] }}
+resources = ["{Z}"]
+required_scopes = ["{READ}"]
 [scope_groups]
 "{READ}" = ["okta:Support"]
 "{WRITE}" = ["okta:Leads"]
@@ -217,6 +224,7 @@ struct Case {
     target: &'static str,
     scope: Option<&'static [&'static str]>,
     view: View,
+    signed_in: bool,
 }
 
 enum Subj {
@@ -237,6 +245,7 @@ fn case(agent: &'static str, subject: Subj, target: &'static str) -> Case {
         target,
         scope: None,
         view: View::default(),
+        signed_in: false,
     }
 }
 
@@ -264,6 +273,12 @@ impl Case {
         self.view = v;
         self
     }
+    /// The subject is the ID token of a sign-in through `/authorize`.
+    fn signed_in(mut self) -> Self {
+        self.signed_in = true;
+        self.subject_type = ID;
+        self
+    }
 
     fn run(&self, p: &Policy) -> Outcome {
         let requested: Option<Vec<String>> = self
@@ -286,6 +301,7 @@ impl Case {
                 target: self.target,
                 requested: requested.as_deref(),
                 now: NOW,
+                signed_in: self.signed_in,
             },
         )
     }
@@ -388,6 +404,12 @@ fn every_rule_both_ways() {
         // --- pattern
         ("a pattern the agent may use", case("gw", Subj::Up(alice()), Z), any()),
         ("workload for a user-only agent", case("gw", Subj::Up(gw_workload()), Z).typed(JWT), Err(Reason::PatternNotAllowed)),
+        // --- interactive: a sign-in through /authorize
+        ("a sign-in for an interactive agent", case("desk", Subj::Up(id_token()), Z).signed_in(), allow(|d| assert_eq!((d.pattern, d.act.clone(), d.sub.as_str()), (Pattern::Interactive, Some(json!({"sub": "desk"})), "alice")))),
+        ("a sign-in for an agent without interactive", case("bot", Subj::Up(id_token()), Z).signed_in(), Err(Reason::PatternNotAllowed)),
+        ("an interactive agent exchanging a presented token", case("desk", Subj::Up(id_token()), Z).typed(ID), Err(Reason::PatternNotAllowed)),
+        ("a sign-in lacking the group", case("desk", Subj::Up(VerifiedToken { shape: TokenShape::Id, ..bob() }), Z).signed_in(), Err(Reason::MissingGroup)),
+        ("a sign-in after Alice quit, from before", case("desk", Subj::Up(id_token()), Z).signed_in().view(at(NOW - 50)), Err(Reason::Revoked)),
         // --- workload subject
         ("the agent's own workload token", case("bot", Subj::Up(workload()), Z).typed(JWT), allow(|d| assert_eq!((d.pattern, d.act.clone()), (Pattern::Workload, None)))),
         ("another agent's workload token", case("bot", Subj::Up(gw_workload()), Z).typed(JWT), Err(Reason::WorkloadMismatch)),

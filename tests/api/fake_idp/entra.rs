@@ -1,16 +1,19 @@
 //! Fake Entra ID (Azure AD) laid out like login.microsoftonline.com, with
-//! v1 and v2 access tokens, app-only tokens and groups-overage tokens.
+//! v1 and v2 access tokens, app-only tokens and groups-overage tokens, and
+//! the v2 authorization-code flow for a relying party (`/{tid}/oauth2/v2.0/
+//! authorize` and `/token`; see [`super::login`]).
 //! `{base}/sts/{tid}/` stands in for `https://sts.windows.net/{tid}/`.
 
 use super::jwt::{b64url, random_b64, stable_guid};
+use super::login::{self, Grant};
 use super::server::Server;
 use super::token::{Profile, ScopeStyle, TokenBuilder};
-use super::{Idp, Vendor};
+use super::{Idp, Vendor, code_exchange};
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::ops::Deref;
 
@@ -20,6 +23,10 @@ pub const CLIENT_APP_ID: &str = "c44b4083-3bb0-49c1-b47d-974e53cbdf3c";
 pub const API_APP_ID: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
 /// App ID URI of the same API: default `aud` of v1 tokens.
 pub const API_APP_ID_URI: &str = "api://agent-sts";
+/// Microsoft Graph's app id: `aud` of the access token the code flow returns.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// Past this many groups a JWT carries the overage claims instead of `groups`.
+const ID_TOKEN_GROUPS_LIMIT: usize = 200;
 
 /// A fake Entra ID serving the given tenants (one key set for all, as
 /// Microsoft does). Derefs to its [`Idp`]. Stops when dropped.
@@ -41,6 +48,18 @@ impl AppState {
     /// Whether `tid` is one of this fake's tenants (others get 400 like AADSTS90002).
     fn known(&self, tid: &str) -> bool {
         self.tenants.iter().any(|t| t == tid)
+    }
+
+    /// The tenant a sign-in at `tid` lands in: `tid` itself, or for
+    /// `common`/`organizations` the first tenant (the user's home tenant).
+    fn home_tenant(&self, tid: &str) -> Option<String> {
+        if self.known(tid) {
+            Some(tid.to_owned())
+        } else if is_common(tid) {
+            self.tenants.first().cloned()
+        } else {
+            None
+        }
     }
 }
 
@@ -65,6 +84,8 @@ impl FakeEntra {
                 .route("/{tid}/.well-known/openid-configuration", get(discovery_v1))
                 .route("/{tid}/discovery/v2.0/keys", get(keys_v2))
                 .route("/{tid}/discovery/keys", get(keys_v1))
+                .route("/{tid}/oauth2/v2.0/authorize", get(authorize_v2))
+                .route("/{tid}/oauth2/v2.0/token", post(token_v2))
                 .with_state(state)
         })
         .await;
@@ -146,34 +167,11 @@ impl FakeEntra {
         b64url(ring::digest::digest(&ring::digest::SHA256, seed.as_bytes()))
     }
 
-    fn builder(&self, header: Value, claims: Value, wrong_issuer: String) -> TokenBuilder {
-        let profile = Profile {
-            nbf: true,
-            auth_time: false,
-            scopes: ScopeStyle::Spaced,
-            wrong_issuer,
-            ttl: 3600,
-        };
-        TokenBuilder::new(&self.idp, header, claims, profile)
-    }
-
     /// A v2 delegated (user) access token: header `{typ:JWT, alg:RS256, kid}`; claims
     /// `aud, iss, iat, nbf, exp, aio, azp, azpacr, name, oid, preferred_username, rh,
     /// scp:"access_as_user", sub (pairwise), tid, uti, ver:"2.0", groups`.
     pub fn access_token_v2(&self, tid: &str, upn: &str) -> TokenBuilder {
-        let claims = json!({
-            "aud": API_APP_ID, "iss": self.issuer_v2(tid), "aio": random_b64(64),
-            "azp": CLIENT_APP_ID, "azpacr": "0", "name": display_name(upn).2,
-            "oid": Self::oid_for(upn), "preferred_username": upn, "rh": rh(),
-            "scp": "access_as_user", "sub": Self::pairwise_sub(upn, API_APP_ID), "tid": tid,
-            "uti": random_b64(16), "ver": "2.0", "groups": [Self::group_id("all-staff")],
-        });
-        let header = json!({"typ": "JWT", "alg": "RS256"});
-        self.builder(
-            header,
-            claims,
-            format!("https://evil.example.com/{tid}/v2.0"),
-        )
+        user_access_token_v2(&self.idp, &self.base_url(), tid, upn)
     }
 
     /// A v1 delegated access token: header also has `x5t` (= kid); claims `aud, iss (v1),
@@ -191,7 +189,8 @@ impl FakeEntra {
             "groups": [Self::group_id("all-staff")],
         });
         let header = json!({"typ": "JWT", "alg": "RS256", "x5t": self.kid()});
-        self.builder(
+        builder(
+            &self.idp,
             header,
             claims,
             format!("https://evil.example.com/sts/{tid}/"),
@@ -209,7 +208,8 @@ impl FakeEntra {
             "ver": "2.0",
         });
         let header = json!({"typ": "JWT", "alg": "RS256"});
-        self.builder(
+        builder(
+            &self.idp,
             header,
             claims,
             format!("https://evil.example.com/{tid}/v2.0"),
@@ -227,7 +227,8 @@ impl FakeEntra {
             "uti": random_b64(16), "ver": "1.0",
         });
         let header = json!({"typ": "JWT", "alg": "RS256", "x5t": self.kid()});
-        self.builder(
+        builder(
+            &self.idp,
             header,
             claims,
             format!("https://evil.example.com/sts/{tid}/"),
@@ -237,15 +238,81 @@ impl FakeEntra {
     /// A v2 user token in groups overage: no `groups`; `_claim_names.groups` =
     /// `src1`, `_claim_sources.src1.endpoint` = Graph `getMemberObjects` for the user.
     pub fn overage_token(&self, tid: &str, upn: &str) -> TokenBuilder {
-        let endpoint = format!(
-            "https://graph.microsoft.com/v1.0/users/{}/getMemberObjects",
-            Self::oid_for(upn)
-        );
+        let endpoint = overage_endpoint(upn);
         self.access_token_v2(tid, upn)
             .remove("groups")
             .claim("_claim_names", json!({"groups": "src1"}))
             .claim("_claim_sources", json!({"src1": {"endpoint": endpoint}}))
     }
+}
+
+fn builder(idp: &Idp, header: Value, claims: Value, wrong_issuer: String) -> TokenBuilder {
+    let profile = Profile {
+        nbf: true,
+        auth_time: false,
+        scopes: ScopeStyle::Spaced,
+        wrong_issuer,
+        ttl: 3600,
+    };
+    TokenBuilder::new(idp, header, claims, profile)
+}
+
+/// See [`FakeEntra::access_token_v2`].
+fn user_access_token_v2(idp: &Idp, base: &str, tid: &str, upn: &str) -> TokenBuilder {
+    let claims = json!({
+        "aud": API_APP_ID, "iss": format!("{base}/{tid}/v2.0"), "aio": random_b64(64),
+        "azp": CLIENT_APP_ID, "azpacr": "0", "name": display_name(upn).2,
+        "oid": FakeEntra::oid_for(upn), "preferred_username": upn, "rh": rh(),
+        "scp": "access_as_user", "sub": FakeEntra::pairwise_sub(upn, API_APP_ID), "tid": tid,
+        "uti": random_b64(16), "ver": "2.0", "groups": [FakeEntra::group_id("all-staff")],
+    });
+    let header = json!({"typ": "JWT", "alg": "RS256"});
+    let wrong_issuer = format!("https://evil.example.com/{tid}/v2.0");
+    builder(idp, header, claims, wrong_issuer)
+}
+
+/// The Graph `getMemberObjects` URL of a user: the groups-overage claim source.
+fn overage_endpoint(upn: &str) -> String {
+    let oid = FakeEntra::oid_for(upn);
+    format!("https://graph.microsoft.com/v1.0/users/{oid}/getMemberObjects")
+}
+
+/// The code flow's tokens for an RP client, as the v2 endpoint issues them:
+/// an ID token `{aud: client, iss, iat, nbf, exp, aio, rh, sub (pairwise per
+/// client), tid, uti, ver:"2.0"}` plus `name`, `oid`, `preferred_username`
+/// for `profile`, `email` for `email`, and `groups` (or, past 200 groups,
+/// the overage `_claim_names`/`_claim_sources`); and a Graph access token.
+fn code_flow_tokens(s: &AppState, grant: &Grant) -> (TokenBuilder, String) {
+    let (tid, upn, client) = (&grant.realm, &grant.login, &grant.client_id);
+    let mut claims = json!({
+        "aud": client, "iss": format!("{}/{tid}/v2.0", s.base), "aio": random_b64(64),
+        "rh": rh(), "sub": FakeEntra::pairwise_sub(upn, client), "tid": tid,
+        "uti": random_b64(16), "ver": "2.0",
+    });
+    if grant.has_scope("profile") {
+        claims["name"] = json!(display_name(upn).2);
+        claims["oid"] = json!(FakeEntra::oid_for(upn));
+        claims["preferred_username"] = json!(upn);
+    }
+    if grant.has_scope("email") {
+        claims["email"] = json!(upn);
+    }
+    if grant.groups.len() > ID_TOKEN_GROUPS_LIMIT {
+        claims["_claim_names"] = json!({"groups": "src1"});
+        claims["_claim_sources"] = json!({"src1": {"endpoint": overage_endpoint(upn)}});
+    } else if !grant.groups.is_empty() {
+        claims["groups"] = json!(grant.groups);
+    }
+    let header = json!({"typ": "JWT", "alg": "RS256"});
+    let wrong_issuer = format!("https://evil.example.com/{tid}/v2.0");
+    let id_token = builder(&s.idp, header, claims, wrong_issuer);
+    let access_token = user_access_token_v2(&s.idp, &s.base, tid, upn)
+        .aud(GRAPH_APP_ID)
+        .claim("azp", json!(client))
+        .claim("scp", json!("openid profile email User.Read"))
+        .remove("groups")
+        .mint();
+    (id_token, access_token)
 }
 
 impl Deref for FakeEntra {
@@ -382,4 +449,28 @@ async fn keys_v1(State(s): State<AppState>, Path(tid): Path<String>) -> Response
         return unknown_tenant(&tid);
     }
     s.idp.serve_jwks(s.idp.jwks()).await
+}
+
+async fn authorize_v2(
+    State(s): State<AppState>,
+    Path(tid): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(home) = s.home_tenant(&tid) else {
+        return unknown_tenant(&tid);
+    };
+    login::authorize(&s.idp, &home, query.as_deref())
+}
+
+async fn token_v2(
+    State(s): State<AppState>,
+    Path(tid): Path<String>,
+    h: HeaderMap,
+    body: String,
+) -> Response {
+    let Some(home) = s.home_tenant(&tid) else {
+        return unknown_tenant(&tid);
+    };
+    let issue = |grant: &Grant| code_flow_tokens(&s, grant);
+    code_exchange::token(&s.idp, &home, &h, &body, issue).await
 }

@@ -3,7 +3,10 @@
 //! HTTP server on 127.0.0.1:0 serving discovery and JWKS in the vendor's URL
 //! layout and minting tokens with the vendor's claim sets (good ones and the
 //! bad variants in [`token::Bad`]), plus an attacker JWKS server
-//! ([`attacker::Attacker`]) for `jku`/`x5u` tests.
+//! ([`attacker::Attacker`]) for `jku`/`x5u` tests. Both fakes also serve the
+//! OIDC authorization-code flow to a relying party ([`login`],
+//! [`code_exchange`]): register an RP, sign a user in, and the browser's
+//! `GET authorize` is answered at once with a code.
 //!
 //! The upstream-trust tests use only part of this surface each, and some
 //! helpers exist for later issue tests; unused ones must not fail
@@ -11,8 +14,10 @@
 #![allow(dead_code)]
 
 pub mod attacker;
+pub mod code_exchange;
 pub mod entra;
 pub mod jwt;
+pub mod login;
 pub mod okta;
 pub mod server;
 pub mod token;
@@ -20,10 +25,12 @@ pub mod token;
 mod selftest;
 mod selftest_bad;
 mod selftest_entra;
+mod selftest_login;
 
 pub use attacker::Attacker;
 pub use entra::FakeEntra;
 pub use jwt::{SignWith, SigningKey, claims_of, header_of, sign};
+pub use login::{IdTokenFault, RpClient};
 pub use okta::FakeOkta;
 pub use token::{Bad, Part, TokenBuilder};
 
@@ -88,7 +95,8 @@ fn new_kid(vendor: Vendor) -> String {
     }
 }
 
-/// One authorization server's keys, JWKS, outage mode and counters. Cheap to
+/// One authorization server's keys, JWKS, outage mode and counters, and its
+/// relying parties and signed-in user ([`login`]). Cheap to
 /// clone (shared state); the fakes deref to their main `Idp`.
 #[derive(Clone, Debug)]
 pub struct Idp {
@@ -103,6 +111,8 @@ struct Inner {
     cache_control: Mutex<Option<String>>,
     jwks_fetches: AtomicUsize,
     discovery_fetches: AtomicUsize,
+    /// Registered RP clients, the signed-in user, codes and test knobs.
+    login: login::Login,
 }
 
 #[derive(Debug)]
@@ -129,6 +139,7 @@ impl Idp {
             cache_control: Mutex::new(Some("public, max-age=86400".into())),
             jwks_fetches: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
+            login: login::Login::default(),
         };
         Self {
             inner: Arc::new(inner),

@@ -1,13 +1,16 @@
 //! Fake Okta: the `default` custom authorization server
 //! (`{base}/oauth2/default`) and the org authorization server (`{base}`), in
-//! Okta's URL layout, with RFC 7662 introspection and Okta's claim sets.
+//! Okta's URL layout, with RFC 7662 introspection and Okta's claim sets. The
+//! custom server also serves the authorization-code flow to a relying party
+//! (`/v1/authorize`, `/v1/token`; see [`super::login`]).
 
 use super::jwt::{self, random_alnum, random_b64, stable_alnum};
+use super::login::{self, Grant};
 use super::server::Server;
 use super::token::{Profile, ScopeStyle, TokenBuilder};
-use super::{Idp, Mode, Vendor};
+use super::{Idp, Mode, Vendor, code_exchange};
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -87,6 +90,8 @@ impl FakeOkta {
                 .route(as_meta, get(custom_discovery))
                 .route("/oauth2/default/v1/keys", get(custom_keys))
                 .route("/oauth2/default/v1/introspect", post(custom_introspect))
+                .route("/oauth2/default/v1/authorize", get(custom_authorize))
+                .route("/oauth2/default/v1/token", post(custom_token))
                 .route("/.well-known/openid-configuration", get(org_discovery))
                 .route(
                     "/.well-known/oauth-authorization-server",
@@ -199,45 +204,16 @@ impl FakeOkta {
         format!("00u{}", stable_alnum(login, 17))
     }
 
-    fn profile(&self, wrong_issuer: &str, auth_time: bool) -> Profile {
-        Profile {
-            nbf: false,
-            auth_time,
-            scopes: ScopeStyle::Array,
-            wrong_issuer: wrong_issuer.to_owned(),
-            ttl: 3600,
-        }
-    }
-
     /// A custom-AS user access token as Okta issues it: header `{kid, alg:RS256}`;
     /// claims `ver, jti:"AT.…", iss, aud, iat, exp, cid, uid, scp[], auth_time, sub:<login>, groups[]`.
     pub fn access_token(&self, login: &str) -> TokenBuilder {
-        let claims = json!({
-            "ver": 1, "jti": format!("AT.{}", random_b64(32)), "iss": self.issuer(),
-            "aud": DEFAULT_AUDIENCE, "cid": APP_CLIENT_ID, "uid": Self::uid_for(login),
-            "scp": ["openid", "profile", "email"], "sub": login, "groups": ["Everyone"],
-        });
-        let profile = self.profile("https://evil.example.com/oauth2/default", true);
-        TokenBuilder::new(&self.custom, json!({"alg": "RS256"}), claims, profile)
+        user_access_token(&self.custom, &self.issuer(), login)
     }
 
     /// A custom-AS ID token: claims `sub:<uid>, ver, iss, aud:<app client id>, iat, exp,
     /// jti:"ID.…", amr:["pwd"], idp:"00o…", auth_time, name, email, preferred_username, groups`.
     pub fn id_token(&self, login: &str) -> TokenBuilder {
-        let local = login.split('@').next().unwrap_or(login);
-        let mut name: Vec<char> = local.chars().collect();
-        if let Some(c) = name.first_mut() {
-            *c = c.to_ascii_uppercase();
-        }
-        let claims = json!({
-            "sub": Self::uid_for(login), "ver": 1, "iss": self.issuer(), "aud": APP_CLIENT_ID,
-            "jti": format!("ID.{}", random_alnum(20)), "amr": ["pwd"],
-            "idp": format!("00o{}", stable_alnum(&self.base_url(), 17)),
-            "name": name.into_iter().collect::<String>(), "email": login,
-            "preferred_username": login, "groups": ["Everyone"],
-        });
-        let profile = self.profile("https://evil.example.com/oauth2/default", true);
-        TokenBuilder::new(&self.custom, json!({"alg": "RS256"}), claims, profile)
+        user_id_token(&self.custom, &self.base_url(), login)
     }
 
     /// A client-credentials (service app) access token: `sub` = `cid` = `client_id`,
@@ -247,7 +223,7 @@ impl FakeOkta {
             "ver": 1, "jti": format!("AT.{}", random_b64(32)), "iss": self.issuer(),
             "aud": DEFAULT_AUDIENCE, "cid": client_id, "scp": ["agents.run"], "sub": client_id,
         });
-        let profile = self.profile("https://evil.example.com/oauth2/default", false);
+        let profile = profile("https://evil.example.com/oauth2/default", false);
         TokenBuilder::new(&self.custom, json!({"alg": "RS256"}), claims, profile)
     }
 
@@ -260,9 +236,78 @@ impl FakeOkta {
             "cid": APP_CLIENT_ID, "uid": Self::uid_for(login),
             "scp": ["openid", "okta.users.read.self"], "sub": login,
         });
-        let profile = self.profile("https://evil.example.com", true);
+        let profile = profile("https://evil.example.com", true);
         TokenBuilder::new(&self.org, json!({"alg": "RS256"}), claims, profile)
     }
+}
+
+fn profile(wrong_issuer: &str, auth_time: bool) -> Profile {
+    Profile {
+        nbf: false,
+        auth_time,
+        scopes: ScopeStyle::Array,
+        wrong_issuer: wrong_issuer.to_owned(),
+        ttl: 3600,
+    }
+}
+
+/// See [`FakeOkta::access_token`].
+fn user_access_token(custom: &Idp, issuer: &str, login: &str) -> TokenBuilder {
+    let claims = json!({
+        "ver": 1, "jti": format!("AT.{}", random_b64(32)), "iss": issuer,
+        "aud": DEFAULT_AUDIENCE, "cid": APP_CLIENT_ID, "uid": FakeOkta::uid_for(login),
+        "scp": ["openid", "profile", "email"], "sub": login, "groups": ["Everyone"],
+    });
+    let profile = profile("https://evil.example.com/oauth2/default", true);
+    TokenBuilder::new(custom, json!({"alg": "RS256"}), claims, profile)
+}
+
+/// See [`FakeOkta::id_token`]; `base` is the org URL (`iss` = `{base}/oauth2/default`).
+fn user_id_token(custom: &Idp, base: &str, login: &str) -> TokenBuilder {
+    let local = login.split('@').next().unwrap_or(login);
+    let mut name: Vec<char> = local.chars().collect();
+    if let Some(c) = name.first_mut() {
+        *c = c.to_ascii_uppercase();
+    }
+    let claims = json!({
+        "sub": FakeOkta::uid_for(login), "ver": 1, "iss": format!("{base}/oauth2/default"),
+        "aud": APP_CLIENT_ID, "jti": format!("ID.{}", random_alnum(20)), "amr": ["pwd"],
+        "idp": format!("00o{}", stable_alnum(base, 17)),
+        "name": name.into_iter().collect::<String>(), "email": login,
+        "preferred_username": login, "groups": ["Everyone"],
+    });
+    let profile = profile("https://evil.example.com/oauth2/default", true);
+    TokenBuilder::new(custom, json!({"alg": "RS256"}), claims, profile)
+}
+
+/// The code flow's tokens for an RP client: the ID token with `aud` = the
+/// client, `auth_time` = sign-in, `name`/`preferred_username` only for
+/// `profile`, `email` for `email`, `groups` only for `groups` (Okta's scope
+/// rules); the access token with `cid` = the client and `scp` = the scopes.
+fn code_flow_tokens(s: &AppState, grant: &Grant) -> (TokenBuilder, String) {
+    let issuer = s.custom_issuer();
+    let scopes: Vec<&str> = grant.scopes.iter().map(String::as_str).collect();
+    let groups: Vec<&str> = grant.groups.iter().map(String::as_str).collect();
+    let mut id_token = user_id_token(&s.custom, &s.base, &grant.login)
+        .aud(&grant.client_id)
+        .claim("auth_time", json!(grant.auth_time))
+        .remove("groups");
+    if !grant.has_scope("profile") {
+        id_token = id_token.remove("name").remove("preferred_username");
+    }
+    if !grant.has_scope("email") {
+        id_token = id_token.remove("email");
+    }
+    if grant.has_scope("groups") {
+        id_token = id_token.groups(&groups);
+    }
+    let access_token = user_access_token(&s.custom, &issuer, &grant.login)
+        .claim("cid", json!(grant.client_id))
+        .claim("auth_time", json!(grant.auth_time))
+        .scopes(&scopes)
+        .groups(&groups)
+        .mint();
+    (id_token, access_token)
 }
 
 impl Deref for FakeOkta {
@@ -313,6 +358,16 @@ async fn custom_discovery(State(s): State<AppState>) -> Response {
     let issuer = s.custom_issuer();
     let doc = metadata(&s.base, &issuer, &format!("{issuer}/v1"));
     s.custom.serve_discovery(doc).await
+}
+
+async fn custom_authorize(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    login::authorize(&s.custom, &s.custom_issuer(), query.as_deref())
+}
+
+async fn custom_token(State(s): State<AppState>, h: HeaderMap, body: String) -> Response {
+    let issuer = s.custom_issuer();
+    let issue = |grant: &Grant| code_flow_tokens(&s, grant);
+    code_exchange::token(&s.custom, &issuer, &h, &body, issue).await
 }
 
 async fn org_discovery(State(s): State<AppState>) -> Response {

@@ -290,6 +290,8 @@ impl App {
             randomness: &self.randomness,
             audit: &self.audit,
             codes: &*self.store.db,
+            refresh: &*self.store.db,
+            authorization: &self.config.authorization,
         }
     }
 
@@ -339,6 +341,7 @@ impl App {
             clients: self.clients(),
             revocations: &self.revocations,
             audit: &self.audit,
+            refresh: &*self.store.db,
         }
     }
 

@@ -67,7 +67,7 @@ pub fn metadata(config: &Config) -> Value {
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "code_challenge_methods_supported": ["S256"],
-            "grant_types_supported": [GRANT_TOKEN_EXCHANGE, "client_credentials", "authorization_code"],
+            "grant_types_supported": [GRANT_TOKEN_EXCHANGE, "client_credentials", "authorization_code", "refresh_token"],
             "token_endpoint_auth_methods_supported": methods,
             "authorization_response_iss_parameter_supported": true,
         });

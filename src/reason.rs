@@ -70,6 +70,11 @@ pub enum Reason {
     InvalidCode,
     /// An authorization code used twice: what it issued is revoked.
     CodeReused,
+    /// A refresh token unknown, expired, revoked, or not this client's or
+    /// resource's.
+    InvalidRefreshToken,
+    /// A refresh token used twice: its whole family (the sign-in) is revoked.
+    RefreshTokenReused,
     /// The upstream IdP sent the browser back with a `state` we did not
     /// send, one already used, or none.
     LoginStateInvalid,

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::authorize::{back_to_client, page};
-use super::pending::{CODE_TTL, CodeGrant, Pending, key_of, with_params};
+use super::pending::{CODE_TTL, CodeGrant, Pending, SignedInUser, key_of, with_params};
 use super::{Answer, Authorizing};
 use crate::audit::{AuditRecord, Event, Facts, RequestContext, Verdict};
 use crate::error::{ErrorCode, shown};
@@ -195,6 +195,14 @@ pub async fn callback(
         waived: decided.waiver.map(|w| w.waived),
         signed_in_at: user.issued_by,
         jti,
+        user: SignedInUser {
+            upstream: user.upstream.to_string(),
+            groups: match &user.groups {
+                crate::upstream::Groups::Known(g) => Some(g.clone()),
+                crate::upstream::Groups::Unknown => None,
+            },
+            requested: pending.scopes.clone(),
+        },
     };
     let stored = match serde_json::to_string(&grant) {
         Ok(json) => {

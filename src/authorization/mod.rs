@@ -16,7 +16,7 @@ mod pending;
 
 pub use authorize::authorize;
 pub use callback::callback;
-pub use pending::{CODE_TTL, CodeGrant, code_challenge_of, is_code_verifier, key_of};
+pub use pending::{CODE_TTL, CodeGrant, SignedInUser, code_challenge_of, is_code_verifier, key_of};
 
 use crate::audit::Audit;
 use crate::clock::SharedClock;

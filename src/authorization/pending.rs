@@ -52,6 +52,18 @@ pub struct CodeGrant {
     pub signed_in_at: UnixTime,
     /// The access token's `jti`, drawn now: a replayed code revokes it.
     pub jti: String,
+    /// What a refresh re-decides with: the user's upstream, groups
+    /// (`None`: unknown, Entra overage) and the scopes first asked for.
+    pub user: SignedInUser,
+}
+
+/// The user of a sign-in, as a refresh needs them to apply the policy of
+/// the day again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignedInUser {
+    pub upstream: String,
+    pub groups: Option<Vec<String>>,
+    pub requested: Option<Vec<String>>,
 }
 
 /// RFC 7636 §4.2 `S256`: base64url(SHA-256(verifier)).

@@ -7,6 +7,22 @@ use super::validate::{Errors, check_public_url};
 use super::{ClientAuthMethod, Config, Pattern, UpstreamUse};
 
 pub(super) fn validate(c: &Config, e: &mut Errors) {
+    let a = &c.authorization;
+    if a.refresh_absolute > super::DEFAULT_MAX_TOKEN_AGE {
+        e.push(
+            "authorization.refresh_absolute",
+            format!(
+                "{} is too long: at most 24h (a revocation is kept that long)",
+                a.refresh_absolute
+            ),
+        );
+    }
+    if a.refresh_idle > a.refresh_absolute {
+        e.push(
+            "authorization.refresh_idle",
+            "must not be longer than refresh_absolute",
+        );
+    }
     for u in &c.upstreams {
         let Some(login) = &u.login else { continue };
         let at = |f: &str| format!("upstreams.{}.login.{f}", u.name);

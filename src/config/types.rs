@@ -39,6 +39,9 @@ pub struct Config {
     /// Revocation propagation and staleness.
     #[serde(default)]
     pub revocation: RevocationConfig,
+    /// Refresh tokens of the `interactive` pattern.
+    #[serde(default)]
+    pub authorization: AuthorizationConfig,
     /// The admin API (`/admin/...`); closed unless configured.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
@@ -91,6 +94,38 @@ pub struct IntrospectorConfig {
     /// Its own `/introspect` rate; default `rate_limits.introspect_per_caller`.
     #[serde(default)]
     pub rate_limit: Option<RateSetting>,
+}
+
+/// Refresh tokens of the `interactive` pattern, so a user is not sent to
+/// the IdP every few minutes: rotated on every use, bound to client and
+/// resource.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// Unused this long, a refresh token is dead.
+    #[serde(default = "default_refresh_idle")]
+    pub refresh_idle: Span,
+    /// A sign-in's refresh tokens end this long after it, used or not (at
+    /// most 24 h: revocations are kept that long).
+    #[serde(default = "default_refresh_absolute")]
+    pub refresh_absolute: Span,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            refresh_idle: default_refresh_idle(),
+            refresh_absolute: default_refresh_absolute(),
+        }
+    }
+}
+
+fn default_refresh_idle() -> Span {
+    Span::from_secs(8 * 3_600)
+}
+
+fn default_refresh_absolute() -> Span {
+    Span::from_secs(24 * 3_600)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -6,6 +6,7 @@
 //! sign-in are checked again here.
 
 use super::issue::{Grant, Issued, issue};
+use super::refresh::Family;
 use super::{CodeRequest, Grants};
 use crate::authorization::{CodeGrant, code_challenge_of, key_of};
 use crate::clock::UnixTime;
@@ -34,7 +35,7 @@ pub async fn redeem(
     agent: &Agent,
     c: &CodeRequest,
     now: UnixTime,
-) -> Result<Issued, Denial> {
+) -> Result<(Issued, String), Denial> {
     agent.allows(Pattern::Interactive)?;
     let taken = ctx
         .codes
@@ -110,7 +111,8 @@ pub async fn redeem(
             "the user, agent or client was revoked since the sign-in",
         ));
     }
-    issue(
+    let (user, signed_in_at) = (grant.user.clone(), grant.signed_in_at);
+    let issued = issue(
         ctx,
         Grant {
             agent,
@@ -129,7 +131,15 @@ pub async fn redeem(
             jti: Some(grant.jti),
         },
         now,
-    )
+    )?;
+    let family = Family {
+        id: None,
+        started_at: signed_in_at,
+        expires_at: None,
+        user: &user,
+    };
+    let refresh = super::refresh::mint(ctx, &issued, family, now).await?;
+    Ok((issued, refresh))
 }
 
 /// A replayed code: the access token its first use issued (its `jti` was

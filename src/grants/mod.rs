@@ -5,10 +5,11 @@
 mod authorization_code;
 mod client_credentials;
 mod issue;
+mod refresh;
 mod request;
 mod token_exchange;
 
-pub use request::{CodeRequest, CredentialsRequest, ExchangeRequest, GrantRequest};
+pub use request::{CodeRequest, CredentialsRequest, ExchangeRequest, GrantRequest, RefreshRequest};
 
 use std::collections::HashMap;
 
@@ -17,13 +18,14 @@ use serde::Serialize;
 use crate::audit::{Audit, AuditRecord, Event, Facts, RequestContext, Verdict};
 use crate::client_auth::{Clients, Endpoint, Presented};
 use crate::clock::SharedClock;
+use crate::config::AuthorizationConfig;
 use crate::error::ErrorCode;
 use crate::metadata::TOKEN_TYPE_ACCESS_TOKEN;
 use crate::policy::{Denial, Policy};
 use crate::rate_limit::RateLimits;
 use crate::reason::Reason;
 use crate::revocation_list::Revocations;
-use crate::store::OneTimeStore;
+use crate::store::{OneTimeStore, RefreshStore};
 use crate::tokens::Randomness;
 use crate::tokens::keyring::SharedKeyRing;
 use crate::tokens::own::AccessClaims;
@@ -31,6 +33,7 @@ use crate::upstream::UpstreamRegistry;
 
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 
 /// A parsed token request: single-valued parameters and the target values
 /// (`resource` and `audience`, which may repeat). Client credentials travel
@@ -110,6 +113,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    /// `interactive` only: the next refresh token (rotated on every use).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// What `/token` uses of the running service (built per request by
@@ -129,6 +135,9 @@ pub struct Grants<'a> {
     pub audit: &'a Audit,
     /// Authorization codes, shared by every replica.
     pub codes: &'a dyn OneTimeStore,
+    /// Refresh tokens, likewise.
+    pub refresh: &'a dyn RefreshStore,
+    pub authorization: &'a AuthorizationConfig,
 }
 
 /// Run a token request and make its audit record durable before the
@@ -197,16 +206,24 @@ pub async fn token(
         }
         let mut grant = GrantRequest::parse(grant_type, req)?;
         grant.use_declared_target(ctx.policy);
-        let issued = match grant {
+        let (issued, refresh_token) = match grant {
             GrantRequest::TokenExchange(x) => {
                 let exchanged = token_exchange::exchange(ctx, agent, &x, now).await;
                 exchanged.describe(&mut facts);
-                exchanged.result?
+                (exchanged.result?, None)
             }
-            GrantRequest::ClientCredentials(c) => client_credentials::grant(ctx, agent, &c, now)?,
+            GrantRequest::ClientCredentials(c) => {
+                (client_credentials::grant(ctx, agent, &c, now)?, None)
+            }
             GrantRequest::AuthorizationCode(c) => {
                 facts.pattern = Some("interactive".into());
-                authorization_code::redeem(ctx, agent, &c, now).await?
+                let (issued, refresh) = authorization_code::redeem(ctx, agent, &c, now).await?;
+                (issued, Some(refresh))
+            }
+            GrantRequest::RefreshToken(r) => {
+                facts.pattern = Some("interactive".into());
+                let (issued, refresh) = refresh::refresh(ctx, agent, &r, now).await?;
+                (issued, Some(refresh))
             }
         };
         describe_issued(&mut facts, &issued.claims);
@@ -216,6 +233,7 @@ pub async fn token(
             token_type: "Bearer",
             expires_in: issued.claims.exp - now,
             scope: issued.claims.scope,
+            refresh_token,
         })
     }
     .await;

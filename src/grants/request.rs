@@ -5,7 +5,10 @@
 
 use std::fmt;
 
-use super::{GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, TokenRequest, bad_request};
+use super::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, TokenRequest,
+    bad_request,
+};
 use crate::error::{ErrorCode, shown};
 use crate::metadata::{
     GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
@@ -19,6 +22,37 @@ pub enum GrantRequest {
     TokenExchange(ExchangeRequest),
     ClientCredentials(CredentialsRequest),
     AuthorizationCode(CodeRequest),
+    RefreshToken(RefreshRequest),
+}
+
+/// RFC 6749 §6, with an optional `resource` (it must be the token's).
+pub struct RefreshRequest {
+    pub refresh_token: String,
+    pub scopes: Option<Vec<String>>,
+    pub target: Option<String>,
+}
+
+/// The refresh token is never printed.
+impl fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("scopes", &self.scopes)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshRequest {
+    fn parse(req: &TokenRequest) -> Result<Self, Denial> {
+        Ok(Self {
+            refresh_token: req.required("refresh_token")?.to_string(),
+            scopes: req.scopes()?,
+            target: match req.targets.is_empty() {
+                true => None,
+                false => Some(req.target()?.to_string()),
+            },
+        })
+    }
 }
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5) and an optional `resource`
@@ -118,6 +152,10 @@ impl GrantRequest {
                 Some(t) => t,
                 None => return,
             },
+            Self::RefreshToken(r) => match &mut r.target {
+                Some(t) => t,
+                None => return,
+            },
         };
         let declared = policy
             .resource(target)
@@ -133,11 +171,12 @@ impl GrantRequest {
             GRANT_TOKEN_EXCHANGE => ExchangeRequest::parse(req).map(Self::TokenExchange),
             GRANT_CLIENT_CREDENTIALS => CredentialsRequest::parse(req).map(Self::ClientCredentials),
             GRANT_AUTHORIZATION_CODE => CodeRequest::parse(req).map(Self::AuthorizationCode),
+            GRANT_REFRESH_TOKEN => RefreshRequest::parse(req).map(Self::RefreshToken),
             other => Err(Denial::new(
                 ErrorCode::UnsupportedGrantType,
                 Reason::UnsupportedGrantType,
                 format!(
-                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE}, client_credentials or authorization_code",
+                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE}, client_credentials, authorization_code or refresh_token",
                     shown(other)
                 ),
             )),

@@ -17,7 +17,7 @@ use crate::error::ErrorCode;
 use crate::policy::Denial;
 use crate::reason::Reason;
 use crate::revocation_list::Revocations;
-use crate::store::{Revocation, RevocationKind};
+use crate::store::{RefreshStore, RefreshUse, Revocation, RevocationKind};
 use crate::tokens::keyring::SharedKeyRing;
 use crate::tokens::own::verify_own;
 
@@ -41,6 +41,8 @@ pub struct Revoking<'a> {
     pub clients: Clients<'a>,
     pub revocations: &'a Revocations,
     pub audit: &'a Audit,
+    /// Refresh tokens (`interactive`): revoked by family.
+    pub refresh: &'a dyn RefreshStore,
 }
 
 /// RFC 7009 §2.1. `token_type_hint` is only a hint: every token we issue
@@ -55,11 +57,7 @@ pub async fn revoke_token(
     now: UnixTime,
 ) -> Result<Facts, Denial> {
     let Ok(own) = verify_own(&ctx.keys.current(), ctx.issuer, token, now) else {
-        return Ok(Facts {
-            detail: "nothing to revoke: the token is unknown, invalid or expired (RFC 7009 §2.2)"
-                .into(),
-            ..Facts::default()
-        });
+        return revoke_refresh(ctx, client, token, now).await;
     };
     if own.str_claim("client_id") != Some(client.id.as_str()) {
         return Err(Denial::new(
@@ -88,6 +86,51 @@ pub async fn revoke_token(
         subject: Some(own.sub.clone()),
         agent: Some(own.agent_id.clone()),
         expires_at: Some(own.exp),
+        ..Facts::default()
+    })
+}
+
+/// Not an access token of ours: a refresh token, whose whole family (the
+/// sign-in) is revoked, or nothing to revoke.
+async fn revoke_refresh(
+    ctx: &Revoking<'_>,
+    client: &ClientConfig,
+    token: &str,
+    now: UnixTime,
+) -> Result<Facts, Denial> {
+    let hash = crate::digest::sha256_hex(token.as_bytes());
+    let row = match ctx
+        .refresh
+        .use_refresh(&hash, now)
+        .await
+        .map_err(unavailable)?
+    {
+        RefreshUse::Fresh(row) | RefreshUse::Reused(row) | RefreshUse::Revoked(row) => row,
+        RefreshUse::Missing => {
+            return Ok(Facts {
+                detail:
+                    "nothing to revoke: the token is unknown, invalid or expired (RFC 7009 §2.2)"
+                        .into(),
+                ..Facts::default()
+            });
+        }
+    };
+    // Its owner's or not, a presented refresh token is spent: its family ends.
+    ctx.refresh
+        .revoke_family(&row.family, now)
+        .await
+        .map_err(unavailable)?;
+    if row.client_id != client.id {
+        return Err(Denial::new(
+            ErrorCode::UnauthorizedClient,
+            Reason::BadRequest,
+            "the token was not issued to this client",
+        ));
+    }
+    Ok(Facts {
+        detail: "revoked a refresh token and its family".into(),
+        subject: Some(row.subject),
+        agent: Some(row.agent),
         ..Facts::default()
     })
 }

@@ -10,6 +10,7 @@
 
 mod attacks;
 mod flow;
+mod refresh;
 
 use reqwest::redirect::Policy;
 use serde_json::Value;

@@ -97,7 +97,7 @@ async fn an_unknown_grant_type_is_unsupported_grant_type() {
             ErrorCode::UnsupportedGrantType,
             &format!(
                 "grant_type \"{grant}\" is not supported; use \
-                 urn:ietf:params:oauth:grant-type:token-exchange, client_credentials or authorization_code"
+                 urn:ietf:params:oauth:grant-type:token-exchange, client_credentials, authorization_code or refresh_token"
             ),
             Reason::UnsupportedGrantType,
         )

@@ -1,0 +1,142 @@
+//! Refresh tokens: rotated on every use, a reuse ends the sign-in, "Alice
+//! quits" ends them, `/revoke` ends them.
+
+use super::*;
+use crate::audit::Trail;
+use agent_sts::clock::Clock;
+
+impl Fx {
+    /// A fresh sign-in's (access token, refresh token).
+    async fn signed_in(&self) -> (String, String) {
+        let code = self.code().await;
+        let (status, body) = self.redeem(&code, &self.verifier, CB).await;
+        assert_eq!(status, 200, "{body}");
+        let s = |k: &str| body[k].as_str().expect(k).to_string();
+        (s("access_token"), s("refresh_token"))
+    }
+
+    /// `POST /token` with `grant_type=refresh_token` as `desk`.
+    async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        let res = self
+            .t
+            .client
+            .post(self.t.url("/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "desk"),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+            .await
+            .expect("request must reach the test server");
+        (res.status().as_u16(), json_body(res).await)
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_and_a_reuse_ends_the_sign_in() {
+    let fx = start().await;
+    let (_, first) = fx.signed_in().await;
+    let (status, body) = fx.refresh(&first).await;
+    assert_eq!(status, 200, "{body}");
+    let second = body["refresh_token"].as_str().expect("rotated").to_string();
+    assert_ne!(second, first);
+    let access = body["access_token"].as_str().expect("access");
+    assert_eq!(
+        crate::fake_idp::claims_of(access)["urn:agent"]["pattern"],
+        "interactive"
+    );
+    assert!(fx.active(access).await);
+
+    let mut trail = Trail::start(&fx.t.app.store.db).await;
+    let (status, body) = fx.refresh(&first).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        body["error_description"],
+        "the refresh token was already used: every token of this sign-in is revoked"
+    );
+    let r = trail.one().await.json;
+    assert_eq!(
+        (r["event"].as_str(), r["reason"].as_str()),
+        (Some("token"), Some("refresh_token_reused"))
+    );
+    let (status, body) = fx.refresh(&second).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(body["error_description"], "the refresh token is revoked");
+}
+
+#[tokio::test]
+async fn alice_quits_and_her_refresh_tokens_end() {
+    let fx = start().await;
+    let (_, refresh) = fx.signed_in().await;
+    let now = fx.t.clock.now();
+    fx.t.app
+        .revocations
+        .revoke(agent_sts::store::Revocation {
+            id: 0,
+            kind: agent_sts::store::RevocationKind::Subject,
+            value: FakeOkta::uid_for(ALICE),
+            idp: None,
+            // After the sign-in, whose iat is the fake IdP's wall clock.
+            revoked_at: now + 60,
+            expires_at: now + 86_400,
+            actor: "admin".into(),
+            reason: None,
+        })
+        .await
+        .expect("revoked");
+    let mut trail = Trail::start(&fx.t.app.store.db).await;
+    let (status, body) = fx.refresh(&refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        body["error_description"],
+        "the user, agent or client was revoked since the sign-in"
+    );
+    assert_eq!(trail.one().await.json["reason"], "revoked");
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_family() {
+    let fx = start().await;
+    let (_, refresh) = fx.signed_in().await;
+    let res =
+        fx.t.client
+            .post(fx.t.url("/revoke"))
+            .form(&[
+                ("client_id", "desk"),
+                ("token", refresh.as_str()),
+                ("token_type_hint", "refresh_token"),
+            ])
+            .send()
+            .await
+            .expect("request must reach the test server");
+    assert_eq!(res.status().as_u16(), 200);
+    let (status, body) = fx.refresh(&refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_refresh_token_is_invalid_grant() {
+    let fx = start().await;
+    let (status, body) = fx.refresh(&random_hex(32)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        body["error_description"],
+        "the refresh token is unknown or expired"
+    );
+}

@@ -355,7 +355,8 @@ impl App {
     /// One round of periodic upkeep (the server runs it every
     /// `KEY_RELOAD_INTERVAL` on the current configuration, first thing at
     /// start so start-up never waits on an IdP): upstream keys, repeat
-    /// summaries, our key folder, the replica heartbeat.
+    /// summaries, our key folder, the replica heartbeat, spent sign-ins,
+    /// codes and refresh tokens past their end.
     pub async fn upkeep(&self) {
         self.upstreams.refresh_due().await;
         self.limits.upkeep();
@@ -371,6 +372,14 @@ impl App {
             .await
         {
             tracing::warn!(error = %e, "replica heartbeat failed");
+        }
+        // Spent sign-ins, codes and refresh families past their end.
+        let db = &self.store.db;
+        if let Err(e) = db.prune_one_time(now).await {
+            tracing::warn!(error = %e, "pruning one-time records failed");
+        }
+        if let Err(e) = db.prune_refresh(now).await {
+            tracing::warn!(error = %e, "pruning refresh tokens failed");
         }
     }
 

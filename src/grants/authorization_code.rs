@@ -98,18 +98,8 @@ pub async fn redeem(
         iat: grant.signed_in_at,
         ancestors: &[],
     };
-    let revoked = ctx.revocations.check(&user, now).map_err(|_| {
-        Denial::new(
-            ErrorCode::TemporarilyUnavailable,
-            Reason::RevocationStateStale,
-            "revocation state is not current; try again shortly",
-        )
-    })?;
-    if revoked {
-        return Err(invalid(
-            Reason::Revoked,
-            "the user, agent or client was revoked since the sign-in",
-        ));
+    if let Some(d) = super::revoked_since_sign_in(ctx, user, now)? {
+        return Err(d);
     }
     let (user, signed_in_at) = (grant.user.clone(), grant.signed_in_at);
     let issued = issue(

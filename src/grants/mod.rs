@@ -101,6 +101,30 @@ impl TokenRequest {
     }
 }
 
+/// Was the user, agent or client of a sign-in at `signed_in_at` revoked
+/// since ("Alice quits" between her sign-in and a code or refresh)?
+/// `Err` when the revocation view is too old to tell.
+pub(crate) fn revoked_since_sign_in(
+    ctx: &Grants<'_>,
+    user: crate::revocation_list::TokenRef<'_>,
+    now: crate::clock::UnixTime,
+) -> Result<Option<Denial>, Denial> {
+    let revoked = ctx.revocations.check(&user, now).map_err(|_| {
+        Denial::new(
+            ErrorCode::TemporarilyUnavailable,
+            Reason::RevocationStateStale,
+            "revocation state is not current; try again shortly",
+        )
+    })?;
+    Ok(revoked.then(|| {
+        Denial::new(
+            ErrorCode::InvalidGrant,
+            Reason::Revoked,
+            "the user, agent or client was revoked since the sign-in",
+        )
+    }))
+}
+
 pub(crate) fn bad_request(description: impl Into<String>) -> Denial {
     Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, description)
 }

@@ -183,19 +183,8 @@ pub async fn refresh(
         iat: row.family_started_at,
         ancestors: &[],
     };
-    let revoked = ctx.revocations.check(&user, now).map_err(|_| {
-        Denial::new(
-            ErrorCode::TemporarilyUnavailable,
-            Reason::RevocationStateStale,
-            "revocation state is not current; try again shortly",
-        )
-    })?;
-    if revoked {
-        return end(invalid(
-            Reason::Revoked,
-            "the user, agent or client was revoked since the sign-in",
-        ))
-        .await;
+    if let Some(d) = super::revoked_since_sign_in(ctx, user, now)? {
+        return end(d).await;
     }
     let payload: Payload = match serde_json::from_str(&row.payload) {
         Ok(p) => p,

@@ -222,23 +222,7 @@ async fn the_users_groups_decide_as_for_obo() {
 async fn alice_quits_between_her_sign_in_and_the_token() {
     let fx = start().await;
     let code = fx.code().await;
-    let now = fx.t.clock.now();
-    fx.t.app
-        .revocations
-        .revoke(agent_sts::store::Revocation {
-            id: 0,
-            kind: agent_sts::store::RevocationKind::Subject,
-            value: FakeOkta::uid_for(ALICE),
-            idp: None,
-            // The fake IdP stamps iat with the wall clock, the app runs on a
-            // frozen one: revoke clearly after the sign-in.
-            revoked_at: now + 60,
-            expires_at: now + 86_400,
-            actor: "admin".into(),
-            reason: None,
-        })
-        .await
-        .expect("revoked");
+    fx.revoke_alice().await;
     let mut trail = Trail::start(&fx.t.app.store.db).await;
     let (status, body) = fx.redeem(&code, &fx.verifier, CB).await;
     assert_eq!(

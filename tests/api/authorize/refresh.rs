@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::audit::Trail;
-use agent_sts::clock::Clock;
 
 impl Fx {
     /// A fresh sign-in's (access token, refresh token).
@@ -46,9 +45,10 @@ async fn a_refresh_rotates_and_a_reuse_ends_the_sign_in() {
         crate::fake_idp::claims_of(access)["urn:agent"]["pattern"],
         "interactive"
     );
-    assert!(fx.active(access).await);
-
     let mut trail = Trail::start(&fx.t.app.store.db).await;
+    assert!(fx.active(access).await);
+    trail.wait(1).await; // the introspection's record, not awaited
+
     let (status, body) = fx.refresh(&first).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -75,22 +75,7 @@ async fn a_refresh_rotates_and_a_reuse_ends_the_sign_in() {
 async fn alice_quits_and_her_refresh_tokens_end() {
     let fx = start().await;
     let (_, refresh) = fx.signed_in().await;
-    let now = fx.t.clock.now();
-    fx.t.app
-        .revocations
-        .revoke(agent_sts::store::Revocation {
-            id: 0,
-            kind: agent_sts::store::RevocationKind::Subject,
-            value: FakeOkta::uid_for(ALICE),
-            idp: None,
-            // After the sign-in, whose iat is the fake IdP's wall clock.
-            revoked_at: now + 60,
-            expires_at: now + 86_400,
-            actor: "admin".into(),
-            reason: None,
-        })
-        .await
-        .expect("revoked");
+    fx.revoke_alice().await;
     let mut trail = Trail::start(&fx.t.app.store.db).await;
     let (status, body) = fx.refresh(&refresh).await;
     assert_eq!(

@@ -6,12 +6,19 @@ Writes, all mode 0600 in TMPDIR:
 * ``agent-sts.toml``: SQLite and keys in TMPDIR, listening on a free
   127.0.0.1 port, trusting the fakes (Okta and Entra for users, a
   Kubernetes-style issuer for workloads), four agents (obo, hybrid,
-  workload with a client secret, workload with private_key_jwt), two MCP
-  resources with their introspectors, one resource nobody serves;
+  workload with a client secret, workload with private_key_jwt), two
+  ``interactive`` public clients (MCP clients whose users sign in at Okta,
+  resp. Entra, through agent-sts's ``/authorize``), two MCP resources with
+  their introspectors, one resource nobody serves. agent-sts is registered
+  at the fake Okta and Entra as an OIDC relying party (``[upstreams.login]``,
+  redirect URI ``{issuer}/authorize/callback``) and a test user is signed in
+  at each;
 * ``context.json``: what the Node and Python suites need (addresses, client
   ids and secrets, resources, users). Secrets live only in these files and
   in the processes' memory: no suite prints them;
-* ``env.sh``: the same, as shell variables for ``run``.
+* ``env.sh``: the same, as shell variables for ``run``, with the relying-party
+  client secrets agent-sts reads from its environment
+  (``client_secret = { env = ... }``).
 
 Client secrets are random per run; the configuration holds their SHA-256
 (``secret_sha256``), as ``agent-sts clients new-secret`` would make.
@@ -26,6 +33,8 @@ import secrets
 import shlex
 import socket
 import sys
+import urllib.parse
+import urllib.request
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
@@ -37,6 +46,9 @@ OTHER_RESOURCE = "https://mcp-other.example.com"
 OKTA_USER = {"login": "alice@example.com", "groups": "Everyone,Engineering"}
 OKTA_OUTSIDER = {"login": "mallory@example.com", "groups": "Everyone"}
 ENTRA_USER = {"upn": "bob@contoso.example", "groups": "Engineering,all-staff"}
+# MCP clients register one loopback redirect URI; any port is accepted (RFC 8252 §7.3).
+LOOPBACK_CALLBACK = "http://127.0.0.1/callback"
+INTERACTIVE = {"okta": "desktop-mcp", "entra": "desktop-entra"}
 
 
 def free_port() -> int:
@@ -49,6 +61,13 @@ def write_private(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+
+
+def post_form(url: str, form: dict) -> dict:
+    """A local-only call to a fake IdP (registration, sign-in)."""
+    data = urllib.parse.urlencode(form).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as r:
+        return json.load(r)
 
 
 def main() -> int:
@@ -100,6 +119,15 @@ def main() -> int:
     }
     eng = entra_group_id("Engineering")
     e, k, o = idp["entra"], idp["k8s"], idp["okta"]
+
+    # agent-sts as a relying party of the fake Okta and Entra: its callback
+    # registered there (a client id and secret in each vendor's shape), and
+    # the test user each signs in without a login page.
+    rp = {}
+    for name, user in [("okta", OKTA_USER), ("entra", ENTRA_USER)]:
+        login = idp[name]["login"]
+        rp[name] = post_form(login["register"], {"redirect_uri": f"{sts}/authorize/callback"})
+        post_form(login["sign_in"], user)
     config = f"""# agent-sts configuration for tests/interop/run (generated; one run only).
 issuer = "{sts}"
 listen = "127.0.0.1:{sts_port}"
@@ -120,6 +148,7 @@ kind = "okta"
 issuer = "{o["issuer"]}"
 audiences = ["{o["audience"]}"]
 groups_claim = "groups"
+login = {{ client_id = "{rp["okta"]["client_id"]}", client_secret = {{ env = "OKTA_RP_SECRET" }}, scopes = ["openid", "profile", "email", "groups"] }}
 
 [[upstreams]]
 name = "entra"
@@ -129,6 +158,7 @@ issuer_v1 = "{e["base"]}/sts/{{tenantid}}/"
 tenants = ["{e["tenant"]}"]
 audiences = {json.dumps(e["audiences"])}
 groups_claim = "groups"
+login = {{ client_id = "{rp["entra"]["client_id"]}", client_secret = {{ env = "ENTRA_RP_SECRET" }} }}
 
 [[upstreams]]
 name = "k8s"
@@ -185,6 +215,25 @@ client = {{ id = "signed-bot", auth = "private_key_jwt", jwks = {{ keys = [{{ {p
 resources = ["{notes}", "{files}"]
 required_scopes = ["notes:read", "files:read"]
 
+[[agents]]
+id = "{INTERACTIVE["okta"]}"
+description = "an MCP client (the Python and TypeScript SDKs); its users sign in at Okta"
+patterns = ["interactive"]
+client = {{ id = "{INTERACTIVE["okta"]}", auth = "none", redirect_uris = ["{LOOPBACK_CALLBACK}"] }}
+user_upstreams = ["okta"]
+resources = ["{notes}"]
+required_scopes = ["notes:read"]
+optional_scopes = ["notes:write"]
+
+[[agents]]
+id = "{INTERACTIVE["entra"]}"
+description = "an MCP client whose users sign in at Entra ID"
+patterns = ["interactive"]
+client = {{ id = "{INTERACTIVE["entra"]}", auth = "none", redirect_uris = ["{LOOPBACK_CALLBACK}"] }}
+user_upstreams = ["entra"]
+resources = ["{notes}"]
+required_scopes = ["notes:read"]
+
 [[introspectors]]
 client = {client("notes_introspector")}
 resources = ["{notes}"]
@@ -209,6 +258,10 @@ resources = ["{files}"]
         "mcp": {"notes_url": f"{notes}/mcp", "files_port": files_port},
         "clients": {r: {"id": c["id"], "secret": c["secret"]} for r, c in clients.items()},
         "signed_bot": {"id": "signed-bot", "private_jwk": signer},
+        "interactive": {
+            upstream: {"client_id": cid, "redirect_uri": LOOPBACK_CALLBACK, "rp_client_id": rp[upstream]["client_id"]}
+            for upstream, cid in INTERACTIVE.items()
+        },
         "workload_subjects": workload,
         "users": {"okta": OKTA_USER, "okta_outsider": OKTA_OUTSIDER, "entra": ENTRA_USER},
         "entra_groups": {"Engineering": eng},
@@ -222,6 +275,8 @@ resources = ["{files}"]
         "NOTES_PORT": str(notes_port),
         "NOTES_CLIENT_ID": clients["notes_introspector"]["id"],
         "NOTES_CLIENT_SECRET": clients["notes_introspector"]["secret"],
+        "OKTA_RP_SECRET": rp["okta"]["client_secret"],
+        "ENTRA_RP_SECRET": rp["entra"]["client_secret"],
     }
     write_private(
         os.path.join(tmp, "env.sh"),

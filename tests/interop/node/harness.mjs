@@ -91,3 +91,34 @@ export async function rejects(fn, message) {
   }
   throw new Error(message);
 }
+
+/** scheme://host:port/path of a URL, for messages (no query: codes, states). */
+const where = (url) => {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+};
+
+/**
+ * A browser whose user is signed in at the fake `idp`: GET the authorization
+ * URL and follow each 302 by hand (fetch with redirect: "manual"), checking
+ * the way: agent-sts /authorize → the IdP's authorization endpoint →
+ * agent-sts /authorize/callback → the client's `redirectUri`, which is not
+ * fetched (nothing listens there). Returns that last Location's query.
+ */
+export async function followSignIn(authorizationUrl, redirectUri, idp) {
+  const expected = [
+    ["the IdP's authorization endpoint", ctx.idp[idp].login.authorization_endpoint],
+    ["agent-sts's callback", `${ctx.sts}/authorize/callback`],
+    ["the client's redirect URI", String(redirectUri)],
+  ];
+  let url = String(authorizationUrl);
+  for (const [what, to] of expected) {
+    const res = await fetch(url, { redirect: 'manual' });
+    const body = await res.text();
+    if (res.status !== 302) throw new Error(`GET ${where(url)} answered ${res.status}, not a redirect to ${what}: ${body.slice(0, 200)}`);
+    const next = new URL(res.headers.get('location'), url).href;
+    if (where(next) !== to) throw new Error(`GET ${where(url)} sent the browser to ${where(next)}, not ${what} ${to}`);
+    url = next;
+  }
+  return Object.fromEntries(new URL(url).searchParams);
+}

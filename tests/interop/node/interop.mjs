@@ -2,7 +2,9 @@
 // requests, RFC 9068 validation, RFC 7662 / 9701 introspection, RFC 7009
 // revocation, RFC 9728 resource discovery), jose (remote JWKS), and the MCP
 // TypeScript SDK (requireBearerAuth on an Express MCP server, its streamable
-// HTTP client against that server and against the Python example server).
+// HTTP client against that server and against the Python example server, and
+// that client signing a user in through agent-sts's /authorize with an
+// OAuthClientProvider, then refreshing with auth()).
 import * as o from 'oauth4webapi';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -13,8 +15,11 @@ import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { resourceUrlFromServerUrl } from '@modelcontextprotocol/sdk/shared/auth-utils.js';
+import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 
-import { assert, check, claimsOf, ctx, entra, finish, okta, rejects, workload } from './harness.mjs';
+import { assert, check, claimsOf, ctx, entra, finish, followSignIn, okta, rejects, workload } from './harness.mjs';
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const AT = 'urn:ietf:params:oauth:token-type:access_token';
@@ -70,6 +75,16 @@ if (!as) {
   console.log('FAIL oauth4webapi: the remaining checks need the metadata');
   process.exit(1);
 }
+
+await check(OAUTH4, 'the metadata offers the authorization code flow to MCP clients (an upstream has a login, an agent is interactive)', async () => {
+  assert.equal(as.authorization_endpoint, `${ctx.sts}/authorize`);
+  assert.deepEqual(as.response_types_supported, ['code']);
+  assert.deepEqual(as.code_challenge_methods_supported, ['S256']);
+  for (const g of ['authorization_code', 'refresh_token']) assert.ok(as.grant_types_supported.includes(g), g);
+  assert.ok(as.token_endpoint_auth_methods_supported.includes('none'), 'none');
+  assert.equal(as.authorization_response_iss_parameter_supported, true);
+  return `grants ${as.grant_types_supported.join(', ')}`;
+});
 
 await check(OAUTH4, 'clientCredentialsGrantRequest with resource (client_secret_post, workload pattern)', async () => {
   const res = await o.clientCredentialsGrantRequest(
@@ -422,5 +437,132 @@ try {
   listener.closeAllConnections?.();
   await new Promise((resolve) => listener.close(resolve));
 }
+
+// --- the MCP TypeScript SDK signing a user in (the interactive pattern) ---
+/** A free loopback port: the registered http://127.0.0.1/callback on it (RFC 8252 §7.3). */
+async function loopbackRedirectUri() {
+  const port = await new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+  return ctx.interactive.okta.redirect_uri.replace('127.0.0.1/', `127.0.0.1:${port}/`);
+}
+
+/**
+ * The SDK's OAuthClientProvider, in memory: a pre-registered public client
+ * (agent-sts has no dynamic registration, so no saveClientInformation), the
+ * PKCE verifier, a state per authorization, and redirectToAuthorization as a
+ * headless browser (followSignIn) that keeps what came back to the loopback
+ * redirect URI.
+ */
+class HeadlessProvider {
+  constructor(redirectUrl) {
+    this.redirect = redirectUrl;
+    this.authorizations = [];
+    this.saved = [];
+  }
+  get redirectUrl() { return this.redirect; }
+  get clientMetadata() {
+    return {
+      client_name: 'agent-sts interop (TypeScript SDK)', redirect_uris: [this.redirect],
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none',
+    };
+  }
+  state() {
+    this.lastState = randomBytes(16).toString('base64url');
+    return this.lastState;
+  }
+  clientInformation() {
+    return { client_id: ctx.interactive.okta.client_id, token_endpoint_auth_method: 'none', redirect_uris: [this.redirect], issuer: ctx.sts };
+  }
+  tokens() { return this.saved.at(-1); }
+  saveTokens(tokens) { this.saved.push(tokens); }
+  saveCodeVerifier(v) { this.verifier = v; }
+  codeVerifier() { return this.verifier; }
+  async redirectToAuthorization(url) {
+    this.authorizations.push(new URL(url));
+    this.back = await followSignIn(url, this.redirect, 'okta');
+  }
+}
+
+/** fetch that records each request's method, path and status (the SDK's own requests, through the transport). */
+function recordingFetch(log) {
+  return async (url, init) => {
+    const res = await fetch(url, init);
+    log.push(`${init?.method ?? 'GET'} ${new URL(url).pathname} ${res.status}`);
+    return res;
+  };
+}
+
+async function whoamiWith(provider, log) {
+  const client = new Client({ name: 'interop-interactive', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(ctx.mcp.notes_url), { authProvider: provider, fetch: recordingFetch(log) });
+  try {
+    await client.connect(transport);
+    const result = await client.callTool({ name: 'whoami', arguments: {} });
+    return result.content[0].text;
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+function assertInteractive(token) {
+  const c = claimsOf(token);
+  const id = ctx.interactive.okta.client_id;
+  assert.deepEqual(c['urn:agent'], { id, pattern: 'interactive' });
+  assert.deepEqual(c.act, { sub: id });
+  assert.equal(c.aud, notes);
+  assert.equal(c.client_id, id);
+  assert.match(c.sub, /^00u/);
+  assert.equal(c.idp, ctx.idp.okta.issuer);
+  return c;
+}
+
+const provider = new HeadlessProvider(await loopbackRedirectUri());
+const signedIn = await check(MCP, 'StreamableHTTPClientTransport + OAuthClientProvider (pre-registered public client, headless browser): 401 → RFC 9728 → RFC 8414 → /authorize → fake Okta sign-in, finishAuth(code) → /token, then whoami on the Python example server', async () => {
+  const log = [];
+  const e = await rejects(() => whoamiWith(provider, log), 'connected without signing in');
+  assert.ok(e instanceof UnauthorizedError, `${e.name}: ${e.message}`);
+  assert.equal(provider.authorizations.length, 1);
+  const sent = Object.fromEntries(provider.authorizations[0].searchParams);
+  assert.equal(sent.code_challenge_method, 'S256');
+  const back = provider.back;
+  assert.ok(back.code, `no code at the redirect URI: error=${back.error} (${back.error_description})`);
+  assert.equal(back.state, provider.lastState, 'state');
+  assert.equal(back.iss, as.issuer, 'iss (RFC 9207)');
+  // What the application does when its redirect URI is hit: finish, then connect again.
+  const transport = new StreamableHTTPClientTransport(new URL(ctx.mcp.notes_url), { authProvider: provider, fetch: recordingFetch(log) });
+  await transport.finishAuth(back.code);
+  const tokens = provider.tokens();
+  assert.ok(tokens?.refresh_token, 'no refresh token');
+  assert.equal(tokens.issuer, ctx.sts);
+  const text = await whoamiWith(provider, log);
+  const c = assertInteractive(tokens.access_token);
+  assert.equal(text, `sub=${c.sub} act=${c.act.sub} agent=${c['urn:agent'].id} scope=${c.scope}`);
+  for (const step of ['POST /mcp 401', 'GET /.well-known/oauth-protected-resource', 'GET /.well-known/oauth-authorization-server 200', 'POST /token 200', 'POST /mcp 200']) {
+    assert.ok(log.some((l) => l.startsWith(step)), `no "${step}" in ${log.join(', ')}`);
+  }
+  return `resource=${sent.resource} scope=${sent.scope}; ${text}; urn:agent.pattern=${c['urn:agent'].pattern}, jti ${c.jti}`;
+});
+
+await check(MCP, 'auth() refreshes with the stored refresh token (rotated) and the next tool call succeeds', async () => {
+  assert.ok(signedIn, 'needs the sign-in of the check before');
+  const before = provider.tokens();
+  const log = [];
+  const result = await auth(provider, { serverUrl: ctx.mcp.notes_url, fetchFn: recordingFetch(log) });
+  assert.equal(result, 'AUTHORIZED');
+  assert.equal(provider.authorizations.length, 1, 'signed in again instead of refreshing');
+  const after = provider.tokens();
+  assert.ok(after.refresh_token && after.refresh_token !== before.refresh_token, 'the refresh token was not rotated');
+  const c = assertInteractive(after.access_token);
+  const old = claimsOf(before.access_token);
+  assert.notEqual(c.jti, old.jti);
+  assert.equal(c.sub, old.sub);
+  const text = await whoamiWith(provider, log);
+  return `jti ${old.jti} → ${c.jti}, refresh token rotated; ${text}`;
+});
 
 finish();

@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import re
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -39,6 +40,9 @@ def claims_of(token: str) -> dict:
 
 
 def _why(e: BaseException) -> str:
+    # anyio task groups wrap what went wrong: name the first leaf.
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
     text = f"{type(e).__name__}: {e}"
     for attr in ("error", "description", "status_code"):
         v = getattr(e, attr, None)
@@ -109,3 +113,36 @@ async def expect_raise_async(coro, *types):
     except types as e:
         return e
     raise AssertionError(f"expected {', '.join(t.__name__ for t in types)}; nothing was raised")
+
+
+def _where(url: str) -> str:
+    """scheme://host:port/path of a URL, for messages (no query: codes, states)."""
+    u = urlsplit(url)
+    return f"{u.scheme}://{u.netloc}{u.path}"
+
+
+async def follow_sign_in(authorization_url: str, redirect_uri: str, idp: str) -> dict:
+    """A browser whose user is signed in at the fake `idp`: GET the
+    authorization URL and follow each 302 by hand, checking the way: agent-sts
+    /authorize → the IdP's authorization endpoint → agent-sts
+    /authorize/callback → the client's `redirect_uri`, which is not fetched
+    (nothing listens there). Returns that last Location's query, plus
+    `_hops` (where each step went)."""
+    expected = [
+        ("the IdP's authorization endpoint", CTX["idp"][idp]["login"]["authorization_endpoint"]),
+        ("agent-sts's callback", f"{CTX['sts']}/authorize/callback"),
+        ("the client's redirect URI", redirect_uri),
+    ]
+    url, hops = authorization_url, []
+    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as browser:
+        for what, where in expected:
+            r = await browser.get(url)
+            if r.status_code != 302:
+                raise AssertionError(f"GET {_where(url)} answered {r.status_code}, not a redirect to {what}: "
+                                     f"{r.text[:200]}")
+            url = r.headers["location"]
+            if _where(url) != where:
+                raise AssertionError(f"GET {_where(str(r.request.url))} sent the browser to {_where(url)}, "
+                                     f"not {what} {where}")
+            hops.append(_where(url))
+    return {**dict(parse_qsl(urlsplit(url).query)), "_hops": hops}

@@ -1,14 +1,22 @@
 """agent-sts against Python libraries: Authlib (OAuth2Session, AsyncOAuth2Client,
 JWTBearerTokenValidator), PyJWT (PyJWKClient), the MCP Python SDK (the
 example server's introspecting TokenVerifier, a streamable-HTTP client
-tool call), httpx for the bare protocol checks, and the two examples."""
+tool call, its OAuthClientProvider signing a user in through agent-sts's
+/authorize and refreshing), httpx for the bare protocol checks (and an
+Entra sign-in), and the two examples."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
+import secrets
+import socket
 import subprocess
 import sys
+import time
+from urllib.parse import urlencode
 
 import httpx
 import httpx2
@@ -21,11 +29,14 @@ from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
 from mcp import Client
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from mcp.shared.auth_utils import resource_url_from_server_url
 from pydantic import AnyHttpUrl
 
-from harness import CTX, check, claims_of, entra, exit_code, expect_raise, expect_raise_async, okta, workload
+from harness import (CTX, check, claims_of, entra, exit_code, expect_raise, expect_raise_async, follow_sign_in, okta,
+                     workload)
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
@@ -80,6 +91,59 @@ async def call_whoami(url: str, token: str) -> str:
             result = await client.call_tool("whoami", {})
     assert not result.is_error, result.content
     return result.content[0].text
+
+
+def loopback_redirect_uri() -> str:
+    """The registered `http://127.0.0.1/callback` on a port of this run (RFC
+    8252 §7.3: any port is accepted); nothing listens there, the headless
+    browser stops at it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return CTX["interactive"]["okta"]["redirect_uri"].replace("127.0.0.1/", f"127.0.0.1:{port}/", 1)
+
+
+class MemoryStorage:
+    """The SDK's TokenStorage, in memory, holding the pre-registered client
+    (agent-sts has no dynamic registration)."""
+
+    def __init__(self, client_info: OAuthClientInformationFull) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info = client_info
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+class HeadlessSignIn:
+    """The redirect and callback handlers of OAuthClientProvider: the
+    authorization URL is followed by a headless browser (see
+    follow_sign_in) and the code, state and iss at the loopback redirect URI
+    are handed back to the SDK."""
+
+    def __init__(self, redirect_uri: str) -> None:
+        self.redirect_uri = redirect_uri
+        self.authorization_urls: list[str] = []
+        self.back: dict | None = None
+
+    async def redirect_handler(self, authorization_url: str) -> None:
+        self.authorization_urls.append(authorization_url)
+        self.back = await follow_sign_in(authorization_url, self.redirect_uri, "okta")
+
+    async def callback_handler(self) -> AuthorizationCodeResult:
+        back, self.back = self.back, None
+        assert back is not None, "the redirect handler did not run"
+        assert "code" in back, f"no code at the redirect URI: error={back.get('error')} ({back.get('error_description')})"
+        return AuthorizationCodeResult(code=back["code"], state=back.get("state"), iss=back.get("iss"))
 
 
 async def raw_mcp_post(url: str, token: str) -> httpx.Response:
@@ -355,6 +419,138 @@ async def main() -> int:
         assert r.status_code == 401, f"status {r.status_code} after revocation"
 
     await check(MCP, "a revoked token is refused at once (401): the verifier asks agent-sts every time", mcp_revoked)
+
+    # --- MCP clients signing users in through agent-sts (interactive) -----
+    # The MCP Python SDK's OAuthClientProvider, as an MCP client uses it: the
+    # example server's 401 names its protected resource metadata (RFC 9728),
+    # which names agent-sts; RFC 8414 metadata; /authorize (PKCE S256,
+    # resource) through the fake Okta's sign-in; the code at /token as a
+    # public client; then the tool call with the token.
+    interactive = CTX["interactive"]["okta"]
+    sign_in = HeadlessSignIn(loopback_redirect_uri())
+    storage = MemoryStorage(OAuthClientInformationFull(
+        client_id=interactive["client_id"], token_endpoint_auth_method="none",
+        redirect_uris=[AnyHttpUrl(sign_in.redirect_uri)], grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+    ))
+    provider = OAuthClientProvider(
+        server_url=url,
+        client_metadata=OAuthClientMetadata(
+            client_name="agent-sts interop (Python SDK)", redirect_uris=[AnyHttpUrl(sign_in.redirect_uri)],
+            token_endpoint_auth_method="none", grant_types=["authorization_code", "refresh_token"],
+        ),
+        storage=storage, redirect_handler=sign_in.redirect_handler, callback_handler=sign_in.callback_handler,
+    )
+
+    sdk_requests: list[str] = []  # method, path and status of each request the SDK's client sent
+
+    async def record(response: httpx2.Response) -> None:
+        sdk_requests.append(f"{response.request.method} {response.request.url.path} {response.status_code}")
+
+    async def whoami_with_provider() -> str:
+        async with httpx2.AsyncClient(auth=provider, timeout=15, event_hooks={"response": [record]}) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                result = await client.call_tool("whoami", {})
+        assert not result.is_error, result.content
+        return result.content[0].text
+
+    def assert_interactive(token: str) -> dict:
+        c = claims_of(token)
+        assert c["urn:agent"] == {"id": interactive["client_id"], "pattern": "interactive"}, c["urn:agent"]
+        assert c["act"] == {"sub": interactive["client_id"]}, c["act"]
+        assert c["aud"] == NOTES and c["client_id"] == interactive["client_id"], (c["aud"], c["client_id"])
+        assert c["sub"].startswith("00u") and c["idp"] == CTX["idp"]["okta"]["issuer"], (c["sub"], c["idp"])
+        return c
+
+    async def sdk_sign_in():
+        text = await whoami_with_provider()
+        assert len(sign_in.authorization_urls) == 1, f"{len(sign_in.authorization_urls)} authorization requests"
+        sent = dict(httpx.URL(sign_in.authorization_urls[0]).params)
+        assert sent["code_challenge_method"] == "S256" and sent["client_id"] == interactive["client_id"], sent
+        tokens = storage.tokens
+        assert tokens is not None and tokens.refresh_token, "no refresh token stored"
+        c = assert_interactive(tokens.access_token)
+        assert text == f"sub={c['sub']} act={interactive['client_id']} agent={interactive['client_id']} " \
+                       f"scope={c['scope']}", text
+        for step in ("POST /mcp 401", "GET /.well-known/oauth-protected-resource", "GET /.well-known/oauth-authorization-server 200",
+                     "POST /token 200", "POST /mcp 200"):
+            assert any(r.startswith(step) for r in sdk_requests), f"no {step!r} in {sdk_requests}"
+        return (f"resource={sent['resource']} scope={sent.get('scope')}; {text}; "
+                f"urn:agent.pattern={c['urn:agent']['pattern']}, jti {c['jti']}")
+
+    signed_in = await check(MCP, "OAuthClientProvider (pre-registered public client, headless browser): RFC 9728 → "
+                            "RFC 8414 → /authorize → fake Okta sign-in → /token (authorization_code), then "
+                            "whoami on the example server", sdk_sign_in)
+
+    async def sdk_refresh():
+        assert signed_in, "needs the sign-in of the check before"
+        before = storage.tokens
+        # As if the access token had expired: the provider refreshes before
+        # its next request (grant_type=refresh_token, client_id, resource).
+        provider.context.token_expiry_time = time.time() - 1
+        sdk_requests.clear()
+        text = await whoami_with_provider()
+        after = storage.tokens
+        assert sdk_requests[0] == "POST /token 200", f"the first request was {sdk_requests[:1]}, not the refresh"
+        assert len(sign_in.authorization_urls) == 1, "signed in again instead of refreshing"
+        assert after.refresh_token and after.refresh_token != before.refresh_token, "the refresh token was not rotated"
+        c, old = assert_interactive(after.access_token), claims_of(before.access_token)
+        assert c["jti"] != old["jti"] and c["sub"] == old["sub"], (c["jti"], old["jti"])
+        return f"jti {old['jti']} → {c['jti']}, refresh token rotated; {text}"
+
+    await check(MCP, "OAuthClientProvider refreshes an expired access token (refresh_token grant, rotated) and "
+                "the next tool call succeeds", sdk_refresh)
+
+    async def pkce_flow(idp: str) -> tuple[dict, str, str]:
+        """The bare flow for the `idp`'s interactive client: /authorize → the
+        sign-in → the client's redirect URI. (the query there, verifier, redirect URI)"""
+        cid, redirect_uri = CTX["interactive"][idp]["client_id"], loopback_redirect_uri()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        state = secrets.token_urlsafe(16)
+        params = {"response_type": "code", "client_id": cid, "redirect_uri": redirect_uri, "state": state,
+                  "code_challenge": challenge, "code_challenge_method": "S256", "resource": NOTES,
+                  "scope": "notes:read"}
+        back = await follow_sign_in(f"{META['authorization_endpoint']}?{urlencode(params)}", redirect_uri, idp)
+        assert back.get("state") == state and back.get("iss") == STS, (back.get("state") == state, back.get("iss"))
+        return back, verifier, redirect_uri
+
+    async def entra_sign_in():
+        back, verifier, redirect_uri = await pkce_flow("entra")
+        assert "code" in back, f"error={back.get('error')} ({back.get('error_description')})"
+        cid = CTX["interactive"]["entra"]["client_id"]
+        async with httpx.AsyncClient(timeout=10) as http:
+            r = await http.post(META["token_endpoint"], data={
+                "grant_type": "authorization_code", "client_id": cid, "code": back["code"],
+                "code_verifier": verifier, "redirect_uri": redirect_uri, "resource": NOTES})
+        assert r.status_code == 200, f"/token answered {r.status_code} {r.text}"
+        tok = r.json()
+        c = claims_of(tok["access_token"])
+        assert c["urn:agent"] == {"id": cid, "pattern": "interactive"} and c["act"] == {"sub": cid}, c
+        assert c["tid"] == CTX["idp"]["entra"]["tenant"] and c["idp"] == CTX["idp"]["entra"]["issuer_v2"], c
+        assert c["sub"] == (await introspect(tok["access_token"]))["sub"]
+        text = await call_whoami(url, tok["access_token"])
+        assert text.startswith(f"sub={c['sub']} act={cid} agent={cid}"), text
+        assert tok.get("refresh_token"), "no refresh token"
+        return f"sub = the oid {c['sub']}, never the pairwise sub; {text}"
+
+    await check(HTTPX, "sign-in at the fake Entra ID (v2 endpoints, pairwise sub, group object ids): /authorize → "
+                "Entra → callback → /token; whoami on the example server", entra_sign_in)
+
+    async def outsider_sign_in():
+        login = CTX["idp"]["okta"]["login"]
+        async with httpx.AsyncClient(timeout=10) as http:
+            (await http.post(login["sign_in"], data=CTX["users"]["okta_outsider"])).raise_for_status()
+        try:
+            back, _, _ = await pkce_flow("okta")
+        finally:
+            async with httpx.AsyncClient(timeout=10) as http:
+                (await http.post(login["sign_in"], data=CTX["users"]["okta"])).raise_for_status()
+        assert "code" not in back and back.get("error"), f"the outsider got {sorted(back)}"
+        return f"error={back['error']} ({back.get('error_description')}), with state and iss"
+
+    await check(HTTPX, "a user without the group notes:read needs is sent back to the client with an RFC 6749 "
+                "§4.1.2.1 error, state and iss (RFC 9207)", outsider_sign_in)
 
     # --- the examples, as a user would run them ------------------------------
     def agent_host(role: str, user_token: str, actor: str | None = None) -> subprocess.CompletedProcess:

@@ -7,8 +7,19 @@
 //! | entra    | `{base}/entra/{tid}/v2.0`                | `{base}/entra/{tid}/discovery/v2.0/keys` |
 //! | workload | `{base}/k8s` (a Kubernetes cluster)      | `{base}/k8s/openid/v1/jwks`   |
 //!
+//! The Okta shape is also an OpenID provider users sign in at (`login`):
+//! agent-sts's `interactive` pattern signs users in there, as it would at
+//! a real Okta.
+//!
 //! Every token it mints carries `agent_sts_dev_idp` saying it is not real.
 //! Its RS256 key lives in memory only and changes on every start.
+
+mod login;
+mod page;
+mod token;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,6 +27,9 @@ use serde_json::{Value, json};
 use crate::clock::UnixTime;
 use crate::tokens::keys::{KeyError, SigningAlg, SigningKey};
 use crate::tokens::{random_id, sign_jwt};
+
+pub use login::{Browser, DEV_LOGIN_CLIENT_ID, DEV_LOGIN_CLIENT_SECRET, SAMPLE_USERS, SampleUser};
+pub use page::error_page;
 
 /// The tenant id of the dev Entra shape.
 pub const DEV_TENANT: &str = "00000000-0000-4000-8000-0000000de0de";
@@ -54,14 +68,24 @@ pub struct MintRequest {
 pub struct DevIdp {
     base: String,
     key: SigningKey,
+    /// The one relying party's redirect URI: agent-sts's own
+    /// `{issuer}/authorize/callback`.
+    callback: String,
+    /// Codes issued and not yet redeemed, by SHA-256 of the code.
+    codes: Mutex<HashMap<String, login::Issued>>,
 }
 
 impl DevIdp {
-    /// `base` is e.g. `http://127.0.0.1:8080/dev/idp`.
+    /// `base` is e.g. `http://127.0.0.1:8080/dev/idp`, under agent-sts's
+    /// issuer (`http://127.0.0.1:8080`).
     pub fn new(base: impl Into<String>, now: UnixTime) -> Result<Self, KeyError> {
+        let base = base.into();
+        let issuer = base.strip_suffix("/dev/idp").unwrap_or(&base);
         Ok(Self {
-            base: base.into(),
+            callback: format!("{issuer}/authorize/callback"),
+            base,
             key: SigningKey::generate(SigningAlg::Rs256, now, now)?,
+            codes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -82,14 +106,26 @@ impl DevIdp {
     }
 
     pub fn discovery(&self, shape: Shape) -> Value {
-        json!({
+        let mut doc = json!({
             "issuer": self.issuer(shape),
             "jwks_uri": self.jwks_uri(shape),
             "id_token_signing_alg_values_supported": ["RS256"],
             "subject_types_supported": ["public"],
             "response_types_supported": ["id_token"],
             "agent_sts_dev_idp": DEV_NOTICE,
-        })
+        });
+        if shape == Shape::Okta {
+            // Users sign in here (see `login`): on the issuer's origin, as
+            // agent-sts requires of discovered endpoints.
+            doc["authorization_endpoint"] = json!(format!("{}/authorize", self.base));
+            doc["token_endpoint"] = json!(format!("{}/token", self.base));
+            doc["response_types_supported"] = json!(["code"]);
+            doc["grant_types_supported"] = json!(["authorization_code"]);
+            doc["code_challenge_methods_supported"] = json!(["S256"]);
+            doc["token_endpoint_auth_methods_supported"] = json!(["client_secret_basic"]);
+            doc["scopes_supported"] = json!(login::SCOPES);
+        }
+        doc
     }
 
     pub fn jwks(&self) -> Value {
@@ -124,7 +160,7 @@ impl DevIdp {
                 "aud": req.aud.as_deref().unwrap_or(DEV_AUDIENCE),
                 "iat": now, "exp": now + ttl, "auth_time": now,
                 "cid": "0oadevagenthost",
-                "uid": format!("00u{}", &stable_hex(sub)[..17]),
+                "uid": okta_uid(sub),
                 "scp": ["openid", "profile", "email"],
                 "sub": sub,
                 "groups": groups,
@@ -175,6 +211,11 @@ impl DevIdp {
         let token = sign_jwt(&self.key, typ, &claims).map_err(|e| e.to_string())?;
         Ok((token, claims))
     }
+}
+
+/// Okta's immutable user id (`00u…`) for a login, stable across starts.
+fn okta_uid(login: &str) -> String {
+    format!("00u{}", &stable_hex(login)[..17])
 }
 
 fn stable_hex(s: &str) -> String {

@@ -17,6 +17,30 @@ const POLICY: &str = include_str!("../../examples/start-dev.toml");
 /// The dev client secret; its hash is in `examples/start-dev.toml`.
 pub const DEV_CLIENT_SECRET: &str = "dev-secret-support-bot";
 
+/// The walkthrough's sign-in: the public `interactive` client of
+/// `examples/start-dev.toml` and one of its loopback redirect URIs.
+pub const SIGN_IN_CLIENT: &str = "mcp-inspector";
+pub const SIGN_IN_REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
+/// A fixed PKCE pair for trying the flow by hand (RFC 7636 appendix B's
+/// example): never a real client's, which draws a fresh verifier each time.
+pub const SIGN_IN_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const SIGN_IN_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const SAMPLE_RESOURCE: &str = "https://mcp-gateway.example.com";
+
+/// The `/authorize` URL the walkthrough tells to open in a browser.
+pub fn sign_in_url(base: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", SIGN_IN_CLIENT)
+        .append_pair("redirect_uri", SIGN_IN_REDIRECT_URI)
+        .append_pair("code_challenge", SIGN_IN_CHALLENGE)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", SAMPLE_RESOURCE)
+        .append_pair("state", "walkthrough")
+        .finish();
+    format!("{base}/authorize?{query}")
+}
+
 pub fn dev_config(addr: SocketAddr, data_dir: &Path, keys_dir: &Path) -> Result<Config, LoadError> {
     let origin = "examples/start-dev.toml (built in)";
     let text = POLICY.replace("127.0.0.1:8080", &addr.to_string());
@@ -54,7 +78,7 @@ pub fn walkthrough(base: &str, data_dir: &Path, keys_dir: &Path) -> String {
         r#"
 agent-sts start-dev is serving {base}
   mode: development only (built-in dev IdP at {base}/dev/idp, SQLite in {data}, keys in {keys})
-  policy: examples/start-dev.toml (agent "support-bot", resource https://mcp-gateway.example.com)
+  policy: examples/start-dev.toml (agents "support-bot" and "mcp-inspector", resource https://mcp-gateway.example.com)
 
 Try it:
 
@@ -94,11 +118,26 @@ Try it:
   curl -s -H 'Authorization: Bearer dev-admin-credential' {base}/admin/revocations -d '{{"subject":"<sub of the token>"}}' -H 'content-type: application/json'
   curl -s -H 'Authorization: Bearer dev-admin-credential' '{base}/admin/audit?limit=5'
 
+  # An MCP client's sign-in (pattern interactive, client "{client}"): open this URL in your browser
+  {sign_in}
+  # Pick a user at the dev IdP (alice gets the scopes; bob lacks the group and is refused).
+  # The browser then lands on {redirect}?code=...: nothing listens there, copy the code
+  # from the address bar and redeem it within 60 s with the verifier of that PKCE challenge:
+  CODE=<the code>
+  curl -s {base}/token -d grant_type=authorization_code -d client_id={client} \
+    -d code=$CODE -d redirect_uri={redirect} \
+    -d code_verifier={verifier} -d resource={resource}
+
 Stop with Ctrl-C.
 "#,
         data = data_dir.display(),
         keys = keys_dir.display(),
         secret = DEV_CLIENT_SECRET,
+        sign_in = sign_in_url(base),
+        client = SIGN_IN_CLIENT,
+        redirect = SIGN_IN_REDIRECT_URI,
+        verifier = SIGN_IN_VERIFIER,
+        resource = SAMPLE_RESOURCE,
     )
 }
 
@@ -203,6 +242,40 @@ mod tests {
         assert_eq!(
             c.agents[0].client.secret_sha256.as_deref(),
             Some(hex.as_str())
+        );
+    }
+
+    #[test]
+    fn the_dev_idp_knows_the_login_the_policy_gives_agent_sts() {
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let c = dev_config(addr, Path::new("d"), Path::new("k")).unwrap();
+        let login = c.upstreams[0].login.as_ref().expect("dev-okta has a login");
+        assert_eq!(login.client_id, crate::dev::idp::DEV_LOGIN_CLIENT_ID);
+        assert_eq!(
+            login.client_secret,
+            SecretSource::Literal(crate::dev::idp::DEV_LOGIN_CLIENT_SECRET.into())
+        );
+    }
+
+    #[test]
+    fn the_walkthrough_sign_in_fits_the_policy() {
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let c = dev_config(addr, Path::new("d"), Path::new("k")).unwrap();
+        let agent = c.agents.iter().find(|a| a.id == SIGN_IN_CLIENT).unwrap();
+        assert_eq!(agent.client.id, SIGN_IN_CLIENT);
+        // Loopback: the registered URI admits any port (RFC 8252 §7.3).
+        let any_port = SIGN_IN_REDIRECT_URI.replace(":8976", "");
+        assert!(agent.client.redirect_uris.contains(&any_port));
+        assert_eq!(
+            crate::authorization::code_challenge_of(SIGN_IN_VERIFIER),
+            SIGN_IN_CHALLENGE
+        );
+        assert_eq!(
+            sign_in_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/authorize?response_type=code&client_id=mcp-inspector\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256\
+             &resource=https%3A%2F%2Fmcp-gateway.example.com&state=walkthrough"
         );
     }
 

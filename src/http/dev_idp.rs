@@ -1,19 +1,24 @@
 //! Routes of the built-in dev IdP (start-dev only; see `crate::dev::idp`).
 
 use axum::Json;
-use axum::extract::{Form, State};
-use axum::http::HeaderValue;
+use axum::extract::rejection::RawFormRejection;
+use axum::extract::{Form, RawForm, RawQuery, State};
 use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::Routes;
+use super::error::no_store;
 use crate::app::AppState;
-use crate::dev::idp::{DevIdp, MintRequest, Shape};
+use crate::dev::idp::{Browser, DevIdp, MintRequest, Shape, error_page};
 use crate::error::{ErrorCode, OAuthError};
 
 pub(super) fn add(r: Routes) -> Routes {
     r.get("/dev/idp", page)
         .post("/dev/idp/mint", mint)
+        .get("/dev/idp/authorize", authorize_page)
+        .post("/dev/idp/authorize", authorize_submit)
+        .post("/dev/idp/token", token)
         .get("/dev/idp/okta/oauth2/default/.well-known/openid-configuration", okta_discovery)
         .get("/dev/idp/okta/oauth2/default/v1/keys", keys)
         .get(
@@ -70,8 +75,96 @@ async fn mint(
         "claims": claims,
     }))
     .into_response();
-    super::error::no_store(&mut res);
+    no_store(&mut res);
     Ok(res)
+}
+
+/// `GET /dev/idp/authorize`: the sign-in page, or why not.
+async fn authorize_page(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, OAuthError> {
+    Ok(browser(
+        idp(&app)?.authorize_page(query.as_deref().unwrap_or("")),
+    ))
+}
+
+/// `POST /dev/idp/authorize`: the page's form; back to the client.
+async fn authorize_submit(
+    State(app): State<AppState>,
+    form: Result<RawForm, RawFormRejection>,
+) -> Result<Response, OAuthError> {
+    let idp = idp(&app)?;
+    let answer = match form {
+        Ok(RawForm(body)) => idp.authorize_submit(&String::from_utf8_lossy(&body), app.clock.now()),
+        Err(e) => Browser::ErrorPage(error_page(&e.body_text())),
+    };
+    Ok(browser(answer))
+}
+
+fn browser(answer: Browser) -> Response {
+    let mut res = match answer {
+        Browser::Page(html) => Html(html).into_response(),
+        Browser::ErrorPage(html) => (StatusCode::BAD_REQUEST, Html(html)).into_response(),
+        Browser::Redirect(to) => match HeaderValue::from_str(&to) {
+            Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+            Err(_) => {
+                let html = error_page("the redirect URI cannot be sent as a Location");
+                (StatusCode::BAD_REQUEST, Html(html)).into_response()
+            }
+        },
+    };
+    no_store(&mut res);
+    let h = res.headers_mut();
+    // No script, no framing (the one button must not be clickjacked), and
+    // the code in a Location never leaks as a Referer.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+/// `POST /dev/idp/token`: the code redeemed for the dev IdP's tokens.
+async fn token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: Result<RawForm, RawFormRejection>,
+) -> Result<Response, OAuthError> {
+    let idp = idp(&app)?;
+    let RawForm(body) =
+        form.map_err(|e| OAuthError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match idp.redeem(
+        authorization,
+        &String::from_utf8_lossy(&body),
+        app.clock.now(),
+    ) {
+        Ok(tokens) => {
+            let mut res = Json(tokens).into_response();
+            no_store(&mut res);
+            Ok(res)
+        }
+        Err(e) => {
+            let challenge = e.error == ErrorCode::InvalidClient;
+            let mut res = e.into_response();
+            if challenge {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"agent-sts dev IdP\""),
+                );
+            }
+            Ok(res)
+        }
+    }
 }
 
 async fn page(State(app): State<AppState>) -> Result<Response, OAuthError> {

@@ -1,6 +1,7 @@
 //! The built-in dev IdP of start-dev, in process: discovery documents that
 //! point at live JWKS, and minted tokens that verify against them and say
-//! they come from a dev IdP.
+//! they come from a dev IdP. Its sign-in (an OpenID provider for the
+//! `interactive` pattern) is `sign_in`.
 
 use agent_sts::clock::Clock;
 use base64::Engine;
@@ -9,15 +10,17 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, header, json_body, spawn_dev_app};
 
-const TENANT: &str = "00000000-0000-4000-8000-0000000de0de";
-const NOTICE: &str = "minted by agent-sts start-dev: not a real identity provider";
+pub mod sign_in;
 
-fn decode(part: &str) -> Value {
+const TENANT: &str = "00000000-0000-4000-8000-0000000de0de";
+pub const NOTICE: &str = "minted by agent-sts start-dev: not a real identity provider";
+
+pub fn decode(part: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 /// Verify an RS256 JWS against the JWKS at `jwks_uri`; return its claims.
-async fn verify(app: &TestApp, token: &str, jwks_uri: &str) -> Value {
+pub async fn verify(app: &TestApp, token: &str, jwks_uri: &str) -> Value {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a JWS compact token");
     let head = decode(parts[0]);
@@ -83,17 +86,35 @@ async fn discovery_documents_name_their_issuer_and_a_live_jwks() {
         let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         let doc = json_body(res).await;
-        assert_eq!(
-            doc,
-            json!({
-                "issuer": issuer,
-                "jwks_uri": jwks_uri,
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "subject_types_supported": ["public"],
-                "response_types_supported": ["id_token"],
-                "agent_sts_dev_idp": NOTICE,
-            })
-        );
+        let mut want = json!({
+            "issuer": issuer,
+            "jwks_uri": jwks_uri,
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["id_token"],
+            "agent_sts_dev_idp": NOTICE,
+        });
+        if path.contains("/okta/") {
+            // Users sign in at the Okta shape (agent-sts's interactive pattern).
+            for (k, v) in [
+                ("authorization_endpoint", json!(format!("{idp}/authorize"))),
+                ("token_endpoint", json!(format!("{idp}/token"))),
+                ("response_types_supported", json!(["code"])),
+                ("grant_types_supported", json!(["authorization_code"])),
+                ("code_challenge_methods_supported", json!(["S256"])),
+                (
+                    "token_endpoint_auth_methods_supported",
+                    json!(["client_secret_basic"]),
+                ),
+                (
+                    "scopes_supported",
+                    json!(["openid", "profile", "email", "groups"]),
+                ),
+            ] {
+                want[k] = v;
+            }
+        }
+        assert_eq!(doc, want, "{path}");
         let jwks = json_body(app.client.get(&jwks_uri).send().await.unwrap()).await;
         let key = &jwks["keys"][0];
         assert_eq!(key["kty"], "RSA");

@@ -215,6 +215,79 @@ async fn start_dev_serves_its_walkthrough() {
     drop(server);
 }
 
+/// The walkthrough's sign-in, as a user would follow it: open the printed
+/// `/authorize` URL, pick alice at the dev IdP, take the code from where
+/// the browser lands, and run the printed curl line's redemption.
+#[tokio::test]
+async fn the_walkthrough_sign_in_url_leads_to_an_interactive_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = tokio::task::spawn_blocking({
+        let dir = tmp.path().to_path_buf();
+        move || start(&dir)
+    })
+    .await
+    .unwrap();
+    let base = &server.base;
+    let lines = &server.walkthrough;
+    let at = lines
+        .iter()
+        .position(|l| l.contains("open this URL in your browser"))
+        .unwrap_or_else(|| panic!("no sign-in URL in {lines:#?}"));
+    let url = lines[at + 1].trim();
+    assert!(url.starts_with(&format!("{base}/authorize?")), "{url}");
+    let text = lines.join("\n");
+    let word_after = |key: &str| -> String {
+        let start = text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len();
+        text[start..].split_whitespace().next().unwrap().to_string()
+    };
+    let verifier = word_after("-d code_verifier=");
+    let redirect_uri = word_after("-d redirect_uri=");
+    let client_id = word_after("-d client_id=");
+    let resource = word_after("-d resource=");
+    assert!(text.contains(&format!(
+        "curl -s {base}/token -d grant_type=authorization_code"
+    )));
+
+    let browser = crate::dev_idp::sign_in::browser();
+    let back = crate::dev_idp::sign_in::sign_in(&browser, base, url, "alice").await;
+    assert!(
+        back.as_str().starts_with(&redirect_uri),
+        "{back} is the printed redirect URI"
+    );
+    let code = crate::dev_idp::sign_in::query_of(&back)["code"].clone();
+    let res = browser
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("resource", resource.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = json_body(res).await;
+    assert!(body["refresh_token"].is_string(), "{body}");
+    let payload = body["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["urn:agent"]["pattern"], "interactive");
+    assert_eq!(claims["aud"], resource.as_str());
+}
+
 #[tokio::test]
 async fn start_dev_keeps_its_key_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -367,6 +440,43 @@ async fn trace_level_logs_hold_no_token_or_secret() {
         .unwrap();
     assert_eq!(res.status(), 401);
 
+    // An interactive sign-in: the dev IdP's code, agent-sts's relying-party
+    // secret, the client's code and refresh token stay off the log too.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CLIENT_CB: &str = "http://127.0.0.1:8976/callback";
+    let mut authorize = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", "mcp-inspector"),
+        ("redirect_uri", CLIENT_CB),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+        ("resource", "https://mcp-gateway.example.com"),
+    ]);
+    let browser = crate::dev_idp::sign_in::browser();
+    let back = crate::dev_idp::sign_in::sign_in(&browser, base, authorize.as_str(), "alice").await;
+    let code = crate::dev_idp::sign_in::query_of(&back)["code"].clone();
+    let res = post(
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "mcp-inspector"),
+            ("code", &code),
+            ("redirect_uri", CLIENT_CB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let signed_in = json_body(res).await;
+    let refresh = signed_in["refresh_token"].as_str().unwrap().to_string();
+    const RP_SECRET: &str = "dev-secret-agent-sts-login";
+
     drop(server); // flushes nothing more: the log is complete once it exits
     let log = std::fs::read_to_string(tmp.path().join("stderr.log")).unwrap();
     assert!(log.contains("TRACE"), "the run logged at trace level");
@@ -377,7 +487,9 @@ async fn trace_level_logs_hold_no_token_or_secret() {
             &jwt[..jwt.len().min(40)]
         );
     }
-    for secret in [AGENT.1, GATEWAY.1, ADMIN, WRONG, &user, &access] {
+    for secret in [
+        AGENT.1, GATEWAY.1, ADMIN, WRONG, &user, &access, RP_SECRET, VERIFIER, &code, &refresh,
+    ] {
         assert!(!log.contains(secret), "a secret or token is on the log");
     }
 }

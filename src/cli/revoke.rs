@@ -25,6 +25,7 @@ pub(super) async fn revoke(
         crate::tokens::random_id().map_err(|e| CliError::Start(e.into()))?
     );
     let audit = crate::audit::Audit::start(store.db.clone(), &writer, &config.audit);
+    let db = store.db.clone();
     let revocations = crate::revocation_list::Revocations::new(
         store.db,
         store.redis,
@@ -36,9 +37,10 @@ pub(super) async fn revoke(
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.is_empty());
-    let stored = crate::revocation::admin_revoke(&revocations, request, "cli", clock.now(), cover)
-        .await
-        .map_err(|d| CliError::Usage(d.description))?;
+    let stored =
+        crate::revocation::admin_revoke(&revocations, &*db, request, "cli", clock.now(), cover)
+            .await
+            .map_err(|d| CliError::Usage(d.description))?;
     let mut facts = crate::revocation::describe(&stored);
     facts.detail = format!(
         "{} with the agent-sts CLI{}",

@@ -111,7 +111,16 @@ pub async fn create(
     let result = match body {
         Ok(Json(request)) => {
             let cover = crate::revocation_list::cover_seconds(&app.config);
-            admin_revoke(&app.revocations, request, "admin", app.clock.now(), cover).await
+            let refresh = &*app.store.db;
+            admin_revoke(
+                &app.revocations,
+                refresh,
+                request,
+                "admin",
+                app.clock.now(),
+                cover,
+            )
+            .await
         }
         Err(e) => Err(Denial::new(
             ErrorCode::InvalidRequest,

@@ -11,7 +11,7 @@ use crate::error::ErrorCode;
 use crate::policy::Denial;
 use crate::reason::Reason;
 use crate::revocation_list::Revocations;
-use crate::store::{Revocation, RevocationKind};
+use crate::store::{RefreshStore, Revocation, RevocationKind};
 
 /// What an administrator revokes: exactly one of the four.
 #[derive(Debug, Deserialize)]
@@ -129,9 +129,12 @@ pub fn summary(stored: &Revocation) -> String {
 }
 
 /// Admin API and CLI: store the revocation and propagate it; it is kept
-/// `cover` seconds.
+/// `cover` seconds. A subject, agent or client revocation also ends the
+/// refresh-token families it covers, for good (the view's check on every
+/// refresh covers them only while the revocation is kept).
 pub async fn admin_revoke(
     revocations: &Revocations,
+    refresh: &dyn RefreshStore,
     request: AdminRevocation,
     actor: &str,
     now: UnixTime,
@@ -140,7 +143,19 @@ pub async fn admin_revoke(
     let r = request
         .into_revocation(actor, now, cover)
         .map_err(|m| Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, m))?;
-    revocations.revoke(r).await.map_err(unavailable)
+    let stored = revocations.revoke(r).await.map_err(unavailable)?;
+    let value = stored.value.as_str();
+    let (subject, agent, client) = match stored.kind {
+        RevocationKind::Subject => (Some((value, stored.idp.as_deref())), None, None),
+        RevocationKind::Agent => (None, Some(value), None),
+        RevocationKind::Client => (None, None, Some(value)),
+        RevocationKind::Jti => return Ok(stored),
+    };
+    refresh
+        .revoke_families_of(subject, agent, client, stored.revoked_at)
+        .await
+        .map_err(unavailable)?;
+    Ok(stored)
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub struct Fx {
     pub browser: reqwest::Client,
     pub secret: String,
     pub verifier: String,
+    /// The admin API's bearer credential.
+    pub admin: String,
 }
 
 pub async fn start() -> Fx {
@@ -42,6 +44,8 @@ pub async fn start() -> Fx {
     let rp_secret = random_hex(20);
     let secret = random_hex(32);
     let hash = sha256_hex(secret.as_bytes());
+    let admin = random_hex(32);
+    let admin_hash = sha256_hex(admin.as_bytes());
     let login = format!(
         "login = {{ client_id = \"{RP}\", client_secret = \"{rp_secret}\", \
          scopes = [\"openid\", \"profile\", \"email\", \"groups\"] }}"
@@ -69,6 +73,9 @@ resources = ["{ZENDESK}"]
 [scope_groups]
 "{READ}" = ["okta:Support-Agents"]
 "{SLACK_READ}" = ["okta:Support-Agents"]
+
+[admin]
+credential_sha256 = "{admin_hash}"
 "#,
         okta = okta_block(&okta, &login),
     );
@@ -85,6 +92,7 @@ resources = ["{ZENDESK}"]
         browser,
         secret,
         verifier: random_hex(32),
+        admin,
     }
 }
 

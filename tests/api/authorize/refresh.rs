@@ -125,3 +125,32 @@ async fn an_unknown_refresh_token_is_invalid_grant() {
         "the refresh token is unknown or expired"
     );
 }
+
+/// An administrator revoking the user ends her refresh-token families in
+/// storage, not only in the revocation view (which forgets after 24 h).
+#[tokio::test]
+async fn an_admin_revocation_marks_the_users_families_revoked() {
+    let fx = start().await;
+    let (_, refresh) = fx.signed_in().await;
+    let res =
+        fx.t.client
+            .post(fx.t.url("/admin/revocations"))
+            .bearer_auth(&fx.admin)
+            .json(&serde_json::json!({ "subject": FakeOkta::uid_for(ALICE) }))
+            .send()
+            .await
+            .expect("request must reach the test server");
+    assert_eq!(res.status().as_u16(), 201);
+    let hash = sha256_hex(refresh.as_bytes());
+    let found =
+        fx.t.app
+            .store
+            .db
+            .use_refresh(&hash, agent_sts::clock::Clock::now(&fx.t.clock))
+            .await
+            .expect("store");
+    assert!(
+        matches!(found, agent_sts::store::RefreshUse::Revoked(_)),
+        "{found:?}"
+    );
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::audit::Audit;
-use crate::authorization::Authorizing;
+use crate::authorization::{Authorizing, ClientDocuments};
 use crate::client_auth::{ClientKeys, Clients, Endpoint};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -86,6 +86,8 @@ pub struct App {
     pub lifecycle: Arc<Lifecycle>,
     /// Where minted tokens' `jti`s come from (with a fault switch for tests).
     pub randomness: Arc<crate::tokens::Randomness>,
+    /// Clients' metadata documents, fetched and cached.
+    pub client_documents: Arc<ClientDocuments>,
 }
 
 /// Process state shared by every configuration generation.
@@ -176,6 +178,9 @@ impl App {
         let admin_credential = admin_credential(&config);
         let limits = RateLimits::new(&config, store.redis.as_ref(), &deployment);
         let lifecycle = Arc::new(Lifecycle::new(config.server.max_in_flight));
+        let client_documents = Arc::new(ClientDocuments::new(
+            crate::upstream::fetch::client(&config.outbound).map_err(StartError::Config)?,
+        ));
         crate::metrics::handle();
         Ok(Arc::new(Self {
             config: Arc::new(config),
@@ -199,6 +204,7 @@ impl App {
             limits,
             lifecycle,
             randomness: Arc::new(crate::tokens::Randomness::default()),
+            client_documents,
         }))
     }
 
@@ -259,6 +265,7 @@ impl App {
             limits,
             lifecycle: Arc::clone(&self.lifecycle),
             randomness: Arc::clone(&self.randomness),
+            client_documents: Arc::clone(&self.client_documents),
         }))
     }
 
@@ -306,6 +313,7 @@ impl App {
             store: &*self.store.db,
             randomness: &self.randomness,
             audit: &self.audit,
+            documents: &self.client_documents,
         }
     }
 

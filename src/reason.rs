@@ -78,6 +78,10 @@ pub enum Reason {
     /// The upstream IdP sent the browser back with a `state` we did not
     /// send, one already used, or none.
     LoginStateInvalid,
+    /// A client's metadata document could not be fetched or used (too
+    /// large, too slow, on a private address, not naming itself, bad
+    /// redirect URIs).
+    ClientMetadataInvalid,
     /// The request is malformed: content type, repeated or missing
     /// parameter, unsupported token type.
     BadRequest,

@@ -57,7 +57,27 @@ pub async fn authorize(
     };
     facts.client_id = facts.claimed_client_id.take();
     facts.agent = Some(agent.id.clone());
-    let registered = &agent.client.redirect_uris;
+    let fetched;
+    let registered: &[String] = if agent.client.redirect_uris.is_empty()
+        && crate::config::is_document_url(&agent.client.id)
+    {
+        match ctx.documents.redirect_uris(&agent.client.id, now).await {
+            Ok(uris) => {
+                fetched = uris;
+                &fetched
+            }
+            Err(why) => {
+                let d = Denial::new(
+                    ErrorCode::InvalidClient,
+                    Reason::ClientMetadataInvalid,
+                    format!("the client's metadata document cannot be used: {why}"),
+                );
+                return page(ctx, request, facts, &d, 400).await;
+            }
+        }
+    } else {
+        &agent.client.redirect_uris
+    };
     let redirect_uri = match param(params, "redirect_uri") {
         Some(r) if registered.iter().any(|g| redirect_matches(g, r)) => r,
         _ => {

@@ -12,10 +12,12 @@
 
 mod authorize;
 mod callback;
+mod client_document;
 mod pending;
 
 pub use authorize::authorize;
 pub use callback::callback;
+pub use client_document::ClientDocuments;
 pub use pending::{CODE_TTL, CodeGrant, SignedInUser, code_challenge_of, is_code_verifier, key_of};
 
 use crate::audit::Audit;
@@ -37,6 +39,8 @@ pub struct Authorizing<'a> {
     pub store: &'a dyn OneTimeStore,
     pub randomness: &'a Randomness,
     pub audit: &'a Audit,
+    /// Clients named by the URL of their metadata document.
+    pub documents: &'a ClientDocuments,
 }
 
 impl Authorizing<'_> {

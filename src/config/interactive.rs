@@ -1,7 +1,11 @@
-//! Rules for `interactive` agents (MCP clients whose users sign in through
-//! `/authorize`) and for upstream logins.
+//! `interactive` agents (MCP clients whose users sign in through
+//! `/authorize`): the upstream login and refresh-token settings, and their
+//! rules.
 
+use serde::Deserialize;
 use url::Url;
+
+use super::{SecretSource, Span};
 
 use super::validate::{Errors, check_public_url};
 use super::{ClientAuthMethod, Config, Pattern, UpstreamUse};
@@ -61,10 +65,11 @@ pub(super) fn validate(c: &Config, e: &mut Errors) {
             }
             continue;
         }
-        if a.client.redirect_uris.is_empty() {
+        if a.client.redirect_uris.is_empty() && !is_document_url(&a.client.id) {
             e.push(
                 at("client.redirect_uris"),
-                "an interactive agent needs the redirect URIs its users return to",
+                "an interactive agent needs the redirect URIs its users return to \
+                 (or a client id that is the URL of its metadata document)",
             );
         }
         for (j, uri) in a.client.redirect_uris.iter().enumerate() {
@@ -107,6 +112,16 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// An agent's client id names a metadata document: an https URL (or
+/// loopback http) with a path.
+pub fn is_document_url(client_id: &str) -> bool {
+    url::Url::parse(client_id).is_ok_and(|u| {
+        (u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)))
+            && u.path() != "/"
+            && u.fragment().is_none()
+    })
+}
+
 /// `http://127.0.0.1…` or `http://[::1]…` (RFC 8252 §7.3; not `localhost`,
 /// §8.3).
 pub fn is_loopback(url: &Url) -> bool {
@@ -114,4 +129,59 @@ pub fn is_loopback(url: &Url) -> bool {
         url.host(),
         Some(url::Host::Ipv4(ip)) if ip.is_loopback()
     ) || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+}
+
+/// agent-sts's registration at an upstream IdP as an OIDC relying party
+/// (its redirect URI is `{issuer}/authorize/callback`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamLogin {
+    /// The ID token's `aud`.
+    pub client_id: String,
+    /// Sent with `client_secret_basic` to the token endpoint only.
+    pub client_secret: SecretSource,
+    #[serde(default = "default_login_scopes")]
+    pub scopes: Vec<String>,
+    /// Default: the discovery document's (on the issuer's origin).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// Default: the discovery document's (on the issuer's origin).
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+}
+
+fn default_login_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(String::from).to_vec()
+}
+
+/// Refresh tokens of the `interactive` pattern, so a user is not sent to
+/// the IdP every few minutes: rotated on every use, bound to client and
+/// resource.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// Unused this long, a refresh token is dead.
+    #[serde(default = "default_refresh_idle")]
+    pub refresh_idle: Span,
+    /// A sign-in's refresh tokens end this long after it, used or not (at
+    /// most 24 h: revocations are kept that long).
+    #[serde(default = "default_refresh_absolute")]
+    pub refresh_absolute: Span,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            refresh_idle: default_refresh_idle(),
+            refresh_absolute: default_refresh_absolute(),
+        }
+    }
+}
+
+fn default_refresh_idle() -> Span {
+    Span::from_secs(8 * 3_600)
+}
+
+fn default_refresh_absolute() -> Span {
+    Span::from_secs(24 * 3_600)
 }

@@ -15,7 +15,9 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
-pub use interactive::{check_redirect_uri, is_loopback};
+pub use interactive::{
+    AuthorizationConfig, UpstreamLogin, check_redirect_uri, is_document_url, is_loopback,
+};
 pub use limits::*;
 pub use secret::{SecretSource, SecretString};
 pub use span::Span;

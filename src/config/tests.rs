@@ -194,7 +194,8 @@ fn interactive_agents_need_redirect_uris_a_login_and_public_clients_stay_interac
         ),
         vec![error(
             "agents[2].client.redirect_uris",
-            "an interactive agent needs the redirect URIs its users return to"
+            "an interactive agent needs the redirect URIs its users return to \
+             (or a client id that is the URL of its metadata document)"
         )]
     );
     let plain_http = r#"{ id = "desk", auth = "none", redirect_uris = ["http://app.example.com/cb", "https://app.example.com/cb#x"] }"#;

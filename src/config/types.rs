@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::interactive::{AuthorizationConfig, UpstreamLogin};
 use super::limits::{OutboundConfig, RateLimitsConfig, RateSetting, ServerConfig};
 use super::secret::SecretSource;
 use super::span::Span;
@@ -94,38 +95,6 @@ pub struct IntrospectorConfig {
     /// Its own `/introspect` rate; default `rate_limits.introspect_per_caller`.
     #[serde(default)]
     pub rate_limit: Option<RateSetting>,
-}
-
-/// Refresh tokens of the `interactive` pattern, so a user is not sent to
-/// the IdP every few minutes: rotated on every use, bound to client and
-/// resource.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorizationConfig {
-    /// Unused this long, a refresh token is dead.
-    #[serde(default = "default_refresh_idle")]
-    pub refresh_idle: Span,
-    /// A sign-in's refresh tokens end this long after it, used or not (at
-    /// most 24 h: revocations are kept that long).
-    #[serde(default = "default_refresh_absolute")]
-    pub refresh_absolute: Span,
-}
-
-impl Default for AuthorizationConfig {
-    fn default() -> Self {
-        Self {
-            refresh_idle: default_refresh_idle(),
-            refresh_absolute: default_refresh_absolute(),
-        }
-    }
-}
-
-fn default_refresh_idle() -> Span {
-    Span::from_secs(8 * 3_600)
-}
-
-fn default_refresh_absolute() -> Span {
-    Span::from_secs(24 * 3_600)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -352,29 +321,6 @@ pub struct UpstreamConfig {
     /// Least time between two JWKS fetches caused by an unknown `kid`.
     #[serde(default = "default_keys_min_refetch")]
     pub keys_min_refetch: Span,
-}
-
-/// agent-sts's registration at an upstream IdP as an OIDC relying party
-/// (its redirect URI is `{issuer}/authorize/callback`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamLogin {
-    /// The ID token's `aud`.
-    pub client_id: String,
-    /// Sent with `client_secret_basic` to the token endpoint only.
-    pub client_secret: SecretSource,
-    #[serde(default = "default_login_scopes")]
-    pub scopes: Vec<String>,
-    /// Default: the discovery document's (on the issuer's origin).
-    #[serde(default)]
-    pub authorization_endpoint: Option<String>,
-    /// Default: the discovery document's (on the issuer's origin).
-    #[serde(default)]
-    pub token_endpoint: Option<String>,
-}
-
-fn default_login_scopes() -> Vec<String> {
-    ["openid", "profile", "email"].map(String::from).to_vec()
 }
 
 /// Okta and Entra ID cap access-token lifetimes at 24 h: an upstream token

@@ -406,7 +406,9 @@ fn validate_client(a: &AgentConfig, at: &dyn Fn(&str) -> String, e: &mut Errors)
 }
 
 fn check_client(cl: &ClientConfig, at: &dyn Fn(&str) -> String, e: &mut Errors) {
-    if !is_name(&cl.id) {
+    // A public client may be named by the URL of its metadata document.
+    let document = cl.auth == ClientAuthMethod::None && super::is_document_url(&cl.id);
+    if !is_name(&cl.id) && !document {
         e.push(
             at("client.id"),
             format!("\"{}\" must be 1-128 of A-Z a-z 0-9 - _ .", cl.id),

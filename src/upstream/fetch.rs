@@ -76,6 +76,29 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Result<Fetched, St
     read_json(resp).await
 }
 
+/// A small JSON document (a client's metadata document): at most `cap`
+/// bytes, counted while reading.
+pub async fn get_small_json(
+    client: &reqwest::Client,
+    url: &str,
+    cap: usize,
+) -> Result<Value, String> {
+    let resp = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    if !resp.status().is_success() {
+        return Err(format!("answered HTTP {}", resp.status().as_u16()));
+    }
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(format!("document larger than {cap} bytes"));
+    }
+    let bytes = read_capped(resp, cap).await?;
+    serde_json::from_slice(&bytes).map_err(|_| "the answer is not JSON".to_string())
+}
+
 /// A transport error without the URL's query (reqwest includes the URL).
 pub fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {

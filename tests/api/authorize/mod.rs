@@ -9,6 +9,7 @@
 //! | gw-zendesk | introspector for zendesk |
 
 mod attacks;
+mod client_document;
 mod flow;
 mod refresh;
 
@@ -40,6 +41,11 @@ pub struct Fx {
 }
 
 pub async fn start() -> Fx {
+    start_with("").await
+}
+
+/// The fixture with `extra` appended to its policy.
+pub async fn start_with(extra: &str) -> Fx {
     let okta = FakeOkta::start().await;
     let rp_secret = random_hex(20);
     let secret = random_hex(32);
@@ -76,6 +82,7 @@ resources = ["{ZENDESK}"]
 
 [admin]
 credential_sha256 = "{admin_hash}"
+{extra}
 "#,
         okta = okta_block(&okta, &login),
     );
@@ -189,13 +196,24 @@ impl Fx {
 
     /// `POST /token` with the authorization_code grant as `desk`.
     pub async fn redeem(&self, code: &str, verifier: &str, redirect_uri: &str) -> (u16, Value) {
+        self.redeem_as("desk", code, verifier, redirect_uri).await
+    }
+
+    /// `POST /token` with the authorization_code grant as `client_id`.
+    pub async fn redeem_as(
+        &self,
+        client_id: &str,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> (u16, Value) {
         let res = self
             .t
             .client
             .post(self.t.url("/token"))
             .form(&[
                 ("grant_type", "authorization_code"),
-                ("client_id", "desk"),
+                ("client_id", client_id),
                 ("code", code),
                 ("code_verifier", verifier),
                 ("redirect_uri", redirect_uri),

@@ -132,6 +132,8 @@ async fn an_unknown_refresh_token_is_invalid_grant() {
 async fn an_admin_revocation_marks_the_users_families_revoked() {
     let fx = start().await;
     let (_, refresh) = fx.signed_in().await;
+    // The fake IdP stamps the sign-in with the wall clock: revoke clearly after.
+    fx.t.clock.advance(60);
     let res =
         fx.t.client
             .post(fx.t.url("/admin/revocations"))
@@ -141,6 +143,7 @@ async fn an_admin_revocation_marks_the_users_families_revoked() {
             .await
             .expect("request must reach the test server");
     assert_eq!(res.status().as_u16(), 201);
+    let stored = json_body(res).await;
     let hash = sha256_hex(refresh.as_bytes());
     let found =
         fx.t.app
@@ -151,6 +154,6 @@ async fn an_admin_revocation_marks_the_users_families_revoked() {
             .expect("store");
     assert!(
         matches!(found, agent_sts::store::RefreshUse::Revoked(_)),
-        "{found:?}"
+        "{found:?} after {stored}"
     );
 }

@@ -3,11 +3,8 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use super::pending::{
-    LOGIN_TTL, Pending, code_challenge_of, key_of, redirect_matches, with_params,
+    LOGIN_TTL, Pending, code_challenge_of, param, put_json, redirect_matches, with_params,
 };
 use super::{Answer, Authorizing};
 use crate::audit::{AuditRecord, Event, Facts, RequestContext, Verdict};
@@ -16,14 +13,6 @@ use crate::error::ErrorCode;
 use crate::policy::{Denial, decide_scopes};
 use crate::reason::Reason;
 use crate::upstream::LoginRequest;
-
-/// The request as sent, every parameter optional until checked.
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    params
-        .get(name)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-}
 
 pub async fn authorize(
     ctx: &Authorizing<'_>,
@@ -104,7 +93,7 @@ pub async fn authorize(
         return refuse(d).await;
     };
     let handles = (|| -> Result<_, crate::tokens::RandomUnavailable> {
-        let verifier = URL_SAFE_NO_PAD.encode(crate::tokens::random_bytes::<32>()?);
+        let verifier = crate::tokens::random_secret()?;
         Ok((ctx.randomness.id()?, ctx.randomness.id()?, verifier))
     })();
     let Ok((our_state, nonce, verifier)) = handles else {
@@ -125,14 +114,7 @@ pub async fn authorize(
         started_at: now,
         ..pending
     };
-    let stored = match serde_json::to_string(&pending) {
-        Ok(json) => {
-            ctx.store
-                .put_once("login", &key_of(&our_state), &json, now + LOGIN_TTL)
-                .await
-        }
-        Err(e) => Err(crate::store::StoreError::Query(e.to_string())),
-    };
+    let stored = put_json(ctx.store, "login", &our_state, &pending, now + LOGIN_TTL).await;
     if let Err(e) = stored {
         tracing::error!(error = %e, "a pending sign-in could not be stored");
         let d = Denial::new(

@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use super::authorize::{back_to_client, page};
-use super::pending::{CODE_TTL, CodeGrant, Pending, SignedInUser, key_of, with_params};
+use super::pending::{
+    CODE_TTL, CodeGrant, Pending, SignedInUser, key_of, param, put_json, with_params,
+};
 use super::{Answer, Authorizing};
 use crate::audit::{AuditRecord, Event, Facts, RequestContext, Verdict};
 use crate::error::{ErrorCode, shown};
@@ -17,13 +16,6 @@ use crate::metadata::TOKEN_TYPE_ID_TOKEN;
 use crate::policy::{Denial, Exchange, Presented, Token, decide_exchange, pattern_name};
 use crate::reason::Reason;
 use crate::store::Taken;
-
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    params
-        .get(name)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-}
 
 pub async fn callback(
     ctx: &Authorizing<'_>,
@@ -161,10 +153,7 @@ pub async fn callback(
         }
     };
     let handles = (|| -> Result<_, crate::tokens::RandomUnavailable> {
-        Ok((
-            URL_SAFE_NO_PAD.encode(crate::tokens::random_bytes::<32>()?),
-            ctx.randomness.id()?,
-        ))
+        Ok((crate::tokens::random_secret()?, ctx.randomness.id()?))
     })();
     let Ok((code, jti)) = handles else {
         let d = Denial::new(
@@ -204,14 +193,7 @@ pub async fn callback(
             requested: pending.scopes.clone(),
         },
     };
-    let stored = match serde_json::to_string(&grant) {
-        Ok(json) => {
-            ctx.store
-                .put_once("code", &key_of(&code), &json, now + CODE_TTL)
-                .await
-        }
-        Err(e) => Err(crate::store::StoreError::Query(e.to_string())),
-    };
+    let stored = put_json(ctx.store, "code", &code, &grant, now + CODE_TTL).await;
     if let Err(e) = stored {
         tracing::error!(error = %e, "an authorization code could not be stored");
         let d = Denial::new(

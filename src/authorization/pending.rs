@@ -114,6 +114,33 @@ pub fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
+/// A parameter of the query, when sent and not empty.
+pub(super) fn param<'a>(
+    params: &'a std::collections::HashMap<String, String>,
+    name: &str,
+) -> Option<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// Keep `value` as JSON under the SHA-256 of `handle` until `expires_at`,
+/// once.
+pub(super) async fn put_json(
+    store: &dyn crate::store::OneTimeStore,
+    kind: &str,
+    handle: &str,
+    value: &impl Serialize,
+    expires_at: UnixTime,
+) -> Result<(), crate::store::StoreError> {
+    let json =
+        serde_json::to_string(value).map_err(|e| crate::store::StoreError::Query(e.to_string()))?;
+    store
+        .put_once(kind, &key_of(handle), &json, expires_at)
+        .await
+}
+
 /// The SHA-256 (hex) a one-time record is kept under: the handle itself
 /// (a state or a code) is never stored.
 pub fn key_of(handle: &str) -> String {

@@ -5,9 +5,6 @@
 //! shrink when the policy does) and checks revocations against the sign-in's
 //! time, so "Alice quits" ends her refresh tokens too.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use super::issue::{Grant, Issued, issue};
 use super::{Grants, RefreshRequest};
 use crate::authorization::SignedInUser;
@@ -58,15 +55,13 @@ pub async fn mint(
     now: UnixTime,
 ) -> Result<String, Denial> {
     let random = || {
-        crate::tokens::random_bytes::<32>()
-            .map(|b| URL_SAFE_NO_PAD.encode(b))
-            .map_err(|_| {
-                Denial::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    Reason::RandomUnavailable,
-                    "no token can be issued now; try again",
-                )
-            })
+        crate::tokens::random_secret().map_err(|_| {
+            Denial::new(
+                ErrorCode::TemporarilyUnavailable,
+                Reason::RandomUnavailable,
+                "no token can be issued now; try again",
+            )
+        })
     };
     let token = random()?;
     let family_id = match family.id {

@@ -43,6 +43,12 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
     Ok(bytes)
 }
 
+/// 256 random bits, base64url (43 characters): for secrets handed to a
+/// client (authorization codes, refresh tokens) and PKCE verifiers.
+pub fn random_secret() -> Result<String, RandomUnavailable> {
+    random_bytes::<32>().map(|b| URL_SAFE_NO_PAD.encode(b))
+}
+
 /// 128 random bits, base64url: for `jti`s and other unguessable ids.
 pub fn random_id() -> Result<String, RandomUnavailable> {
     random_bytes::<16>().map(|b| URL_SAFE_NO_PAD.encode(b))

@@ -8,6 +8,11 @@ pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-e
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// SEP-990 / draft-ietf-oauth-identity-assertion-authz-grant.
+pub const TOKEN_TYPE_ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
+/// RFC 7523 §2.1.
+pub const GRANT_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const GRANT_PROFILE_ID_JAG: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 
 /// How clients authenticate at `/token` and `/revoke`.
 pub const TOKEN_AUTH_METHODS: &[&str] = &[
@@ -67,7 +72,6 @@ pub fn metadata(config: &Config) -> Value {
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "code_challenge_methods_supported": ["S256"],
-            "grant_types_supported": [GRANT_TOKEN_EXCHANGE, "client_credentials", "authorization_code", "refresh_token"],
             "token_endpoint_auth_methods_supported": methods,
             "authorization_response_iss_parameter_supported": true,
         });
@@ -75,7 +79,30 @@ pub fn metadata(config: &Config) -> Value {
             doc.extend(extra.clone());
         }
     }
+    let mut grants = vec![GRANT_TOKEN_EXCHANGE, "client_credentials"];
+    if interactive(config) {
+        grants.extend(["authorization_code", "refresh_token"]);
+    }
+    if takes_id_jags(config) {
+        // SEP-990 leg 2: ID-JAGs with the jwt-bearer grant.
+        grants.push(GRANT_JWT_BEARER);
+        doc["authorization_grant_profiles_supported"] = json!([GRANT_PROFILE_ID_JAG]);
+    }
+    doc["grant_types_supported"] = json!(grants);
+    if !config.id_jag.audiences.is_empty() {
+        // SEP-990 leg 1: ID-JAGs for other authorization servers.
+        doc["issued_token_types_supported"] = json!([TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_JAG]);
+    }
     doc
+}
+
+/// Some agent takes ID-JAGs, from an upstream that issues them.
+fn takes_id_jags(config: &Config) -> bool {
+    config.upstreams.iter().any(|u| u.issues_id_jag)
+        && config
+            .agents
+            .iter()
+            .any(|a| a.patterns.contains(&crate::config::Pattern::IdJag))
 }
 
 /// Users sign in through `/authorize` for some agent: a user upstream has a

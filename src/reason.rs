@@ -82,6 +82,23 @@ pub enum Reason {
     /// large, too slow, on a private address, not naming itself, bad
     /// redirect URIs).
     ClientMetadataInvalid,
+    /// The `assertion` of a jwt-bearer grant is not an ID-JAG
+    /// (`typ: oauth-id-jag+jwt`), or an ID-JAG was sent as another token.
+    NotAnIdJag,
+    /// The ID-JAG's issuer is a configured upstream that does not say
+    /// `issues_id_jag = true`.
+    IdJagIssuerNotTrusted,
+    /// The ID-JAG's `client_id` is not the authenticated client.
+    IdJagClientMismatch,
+    /// The ID-JAG lives longer (`exp − iat`) than its upstream allows.
+    IdJagLifetimeTooLong,
+    /// Leg 1: no `[[id_jag.audiences]]` entry for that authorization server
+    /// lets this agent ask.
+    IdJagAudienceNotAllowed,
+    /// Leg 1: the resource is not one of that entry's.
+    IdJagResourceNotAllowed,
+    /// Leg 1: a requested scope is not one of that entry's.
+    IdJagScopeNotAllowed,
     /// The request is malformed: content type, repeated or missing
     /// parameter, unsupported token type.
     BadRequest,

@@ -135,7 +135,7 @@ pub async fn callback(
             target: &pending.resource,
             requested: pending.scopes.as_deref(),
             now,
-            signed_in: true,
+            arrival: crate::policy::Arrival::SignedIn,
         },
     );
     facts.pattern = outcome.pattern.map(|p| pattern_name(p).to_string());

@@ -3,6 +3,7 @@
 //! the file, the line where known, the field path and what is wrong.
 
 mod catalogue;
+mod id_jag;
 mod interactive;
 mod limits;
 mod secret;
@@ -15,6 +16,9 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
+pub use id_jag::{
+    DEFAULT_ID_JAG_MAX_LIFETIME, ID_JAG_LIFETIME_CEILING, IdJagAudience, IdJagConfig,
+};
 pub use interactive::{
     AuthorizationConfig, UpstreamLogin, check_redirect_uri, is_document_url, is_loopback,
 };

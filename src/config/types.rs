@@ -43,6 +43,9 @@ pub struct Config {
     /// Refresh tokens of the `interactive` pattern.
     #[serde(default)]
     pub authorization: AuthorizationConfig,
+    /// The ID-JAGs this server issues (SEP-990 leg 1).
+    #[serde(default)]
+    pub id_jag: super::IdJagConfig,
     /// The admin API (`/admin/...`); closed unless configured.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
@@ -298,6 +301,13 @@ pub struct UpstreamConfig {
     /// `interactive` agents' users sign in.
     #[serde(default)]
     pub login: Option<UpstreamLogin>,
+    /// This IdP issues ID-JAGs addressed to us (SEP-990): agents with the
+    /// `id_jag` pattern present them with the jwt-bearer grant.
+    #[serde(default)]
+    pub issues_id_jag: bool,
+    /// The longest such an ID-JAG may live (`exp − iat`); default 5m.
+    #[serde(default)]
+    pub id_jag_max_lifetime: Option<Span>,
     /// Discovery document location when it is not `{issuer}/.well-known/openid-configuration`.
     #[serde(default)]
     pub discovery_url: Option<String>,
@@ -460,6 +470,10 @@ pub enum Pattern {
     /// The user signs in at the upstream IdP through agent-sts's
     /// `/authorize` (authorization code + PKCE): an MCP client.
     Interactive,
+    /// An ID-JAG from the enterprise IdP, with the jwt-bearer grant
+    /// (SEP-990): the IdP decided the agent may reach the resource.
+    #[serde(rename = "id_jag")]
+    IdJag,
 }
 
 #[derive(Debug, Clone, Deserialize)]

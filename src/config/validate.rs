@@ -67,6 +67,7 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     super::trust::validate_issuers(c, &mut e);
     super::trust::validate_serves(c, &mut e);
     super::interactive::validate(c, &mut e);
+    super::id_jag::validate(c, &mut e);
     if c.audit.insecure_disable && !c.dev_mode {
         e.push(
             "audit.insecure_disable",
@@ -179,7 +180,10 @@ fn validate_upstreams<'a>(c: &'a Config, e: &mut Errors) -> HashMap<&'a str, &'a
                 );
             }
         }
-        if u.audiences.is_empty() || u.audiences.iter().any(String::is_empty) {
+        // An upstream that only issues ID-JAGs (addressed to our issuer)
+        // needs no audience of its own.
+        if (u.audiences.is_empty() && !u.issues_id_jag) || u.audiences.iter().any(String::is_empty)
+        {
             e.push(
                 at("audiences"),
                 "list at least one accepted audience; empty values are not allowed",

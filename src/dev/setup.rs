@@ -111,6 +111,18 @@ Try it:
     -d actor_token=$AGENT -d actor_token_type=urn:ietf:params:oauth:token-type:jwt \
     -d resource=https://mcp-gateway.example.com
 
+  # Enterprise-managed authorization (SEP-990), both legs against this server:
+  # leg 1, the user's token for an ID-JAG addressed to an authorization server ...
+  JAG=$(curl -s -u support-bot:{secret} {base}/token \
+    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+    -d requested_token_type=urn:ietf:params:oauth:token-type:id-jag \
+    -d subject_token=$USER -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+    -d audience={base} -d resource=https://mcp-gateway.example.com \
+    | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  # ... leg 2, the ID-JAG for an access token there (pattern id_jag)
+  curl -s -u support-bot:{secret} {base}/token \
+    -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d assertion=$JAG
+
   # The MCP gateway introspects an agent token (put one in $AT)
   curl -s -u mcp-gateway:dev-secret-mcp-gateway {base}/introspect -d token=$AT
 

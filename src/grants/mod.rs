@@ -4,12 +4,16 @@
 
 mod authorization_code;
 mod client_credentials;
+mod id_jag;
 mod issue;
 mod refresh;
 mod request;
 mod token_exchange;
 
-pub use request::{CodeRequest, CredentialsRequest, ExchangeRequest, GrantRequest, RefreshRequest};
+pub use request::{
+    AssertionRequest, CodeRequest, CredentialsRequest, ExchangeRequest, GrantRequest, IdJagRequest,
+    RefreshRequest,
+};
 
 use std::collections::HashMap;
 
@@ -41,7 +45,11 @@ pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 #[derive(Debug, Default)]
 pub struct TokenRequest {
     pub params: HashMap<String, String>,
+    /// Every `resource` and `audience` value, in order.
     pub targets: Vec<String>,
+    /// The `audience` values among them (an ID-JAG request tells the two
+    /// apart: `audience` is another server, `resource` a resource there).
+    pub audiences: Vec<String>,
 }
 
 impl TokenRequest {
@@ -248,6 +256,13 @@ pub async fn token(
                 facts.pattern = Some("interactive".into());
                 let (issued, refresh) = refresh::refresh(ctx, agent, &r, now).await?;
                 (issued, Some(refresh))
+            }
+            GrantRequest::JwtBearer(a) => {
+                (id_jag::redeem(ctx, agent, &a, now, &mut facts).await?, None)
+            }
+            GrantRequest::IdJag(j) => {
+                // Not an access token: an ID-JAG, answered as it is.
+                return id_jag::issue_id_jag(ctx, agent, &j, now, &mut facts).await;
             }
         };
         describe_issued(&mut facts, &issued.claims);

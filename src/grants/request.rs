@@ -11,7 +11,8 @@ use super::{
 };
 use crate::error::{ErrorCode, shown};
 use crate::metadata::{
-    GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
+    GRANT_JWT_BEARER, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_JAG,
+    TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
 };
 use crate::policy::{Denial, Policy};
 use crate::reason::Reason;
@@ -23,6 +24,106 @@ pub enum GrantRequest {
     ClientCredentials(CredentialsRequest),
     AuthorizationCode(CodeRequest),
     RefreshToken(RefreshRequest),
+    /// RFC 7523 jwt-bearer with an ID-JAG (SEP-990 leg 2).
+    JwtBearer(AssertionRequest),
+    /// Token exchange for an ID-JAG (SEP-990 leg 1).
+    IdJag(IdJagRequest),
+}
+
+/// RFC 7523 §2.1: `assertion` (an ID-JAG), with an optional `scope` (a
+/// subset of the ID-JAG's) and `resource` (the ID-JAG's).
+pub struct AssertionRequest {
+    pub assertion: String,
+    pub scopes: Option<Vec<String>>,
+    pub target: Option<String>,
+}
+
+/// The assertion is never printed.
+impl fmt::Debug for AssertionRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssertionRequest")
+            .field(
+                "assertion",
+                &format_args!("[{} bytes]", self.assertion.len()),
+            )
+            .field("scopes", &self.scopes)
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl AssertionRequest {
+    fn parse(req: &TokenRequest) -> Result<Self, Denial> {
+        Ok(Self {
+            assertion: req.required("assertion")?.to_string(),
+            scopes: req.scopes()?,
+            target: match req.targets.is_empty() {
+                true => None,
+                false => Some(req.target()?.to_string()),
+            },
+        })
+    }
+}
+
+/// RFC 8693 with `requested_token_type` the ID-JAG's: the user's token,
+/// the other authorization server (`audience`) and a resource there
+/// (`resource`), each exactly once.
+pub struct IdJagRequest {
+    pub subject_token: String,
+    pub subject_token_type: &'static str,
+    pub audience: String,
+    pub resource: String,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// The subject token is never printed.
+impl fmt::Debug for IdJagRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdJagRequest")
+            .field(
+                "subject_token",
+                &format_args!("[{} bytes]", self.subject_token.len()),
+            )
+            .field("subject_token_type", &self.subject_token_type)
+            .field("audience", &self.audience)
+            .field("resource", &self.resource)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+impl IdJagRequest {
+    fn parse(req: &TokenRequest) -> Result<Self, Denial> {
+        let subject_token = req.required("subject_token")?.to_string();
+        let subject_token_type =
+            token_type(req.required("subject_token_type")?, "subject_token_type")?;
+        if req.get("actor_token").is_some() {
+            return Err(bad_request(
+                "an ID-JAG asserts the user to the agent's client: actor_token is not taken",
+            ));
+        }
+        let resources: Vec<&String> = req
+            .targets
+            .iter()
+            .filter(|t| !req.audiences.contains(t))
+            .collect();
+        let (audience, resource) = match (req.audiences.as_slice(), resources.as_slice()) {
+            ([a], [r]) => (a.clone(), (*r).clone()),
+            _ => {
+                return Err(bad_request(
+                    "an ID-JAG request names one audience (the other authorization server's issuer) \
+                     and one resource there",
+                ));
+            }
+        };
+        Ok(Self {
+            subject_token,
+            subject_token_type,
+            audience,
+            resource,
+            scopes: req.scopes()?,
+        })
+    }
 }
 
 /// RFC 6749 §6, with an optional `resource` (it must be the token's).
@@ -156,6 +257,12 @@ impl GrantRequest {
                 Some(t) => t,
                 None => return,
             },
+            Self::JwtBearer(a) => match &mut a.target {
+                Some(t) => t,
+                None => return,
+            },
+            // A resource at another authorization server: as it was sent.
+            Self::IdJag(_) => return,
         };
         let declared = policy
             .resource(target)
@@ -168,7 +275,11 @@ impl GrantRequest {
 
     pub fn parse(grant_type: &str, req: &TokenRequest) -> Result<Self, Denial> {
         match grant_type {
+            GRANT_TOKEN_EXCHANGE if req.get("requested_token_type") == Some(TOKEN_TYPE_ID_JAG) => {
+                IdJagRequest::parse(req).map(Self::IdJag)
+            }
             GRANT_TOKEN_EXCHANGE => ExchangeRequest::parse(req).map(Self::TokenExchange),
+            GRANT_JWT_BEARER => AssertionRequest::parse(req).map(Self::JwtBearer),
             GRANT_CLIENT_CREDENTIALS => CredentialsRequest::parse(req).map(Self::ClientCredentials),
             GRANT_AUTHORIZATION_CODE => CodeRequest::parse(req).map(Self::AuthorizationCode),
             GRANT_REFRESH_TOKEN => RefreshRequest::parse(req).map(Self::RefreshToken),
@@ -176,7 +287,7 @@ impl GrantRequest {
                 ErrorCode::UnsupportedGrantType,
                 Reason::UnsupportedGrantType,
                 format!(
-                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE}, client_credentials, authorization_code or refresh_token",
+                    "grant_type {:?} is not supported; use {GRANT_TOKEN_EXCHANGE}, client_credentials, authorization_code, refresh_token or {GRANT_JWT_BEARER}",
                     shown(other)
                 ),
             )),
@@ -203,7 +314,7 @@ impl ExchangeRequest {
             && t != TOKEN_TYPE_ACCESS_TOKEN
         {
             return Err(bad_request(format!(
-                "requested_token_type {:?} is not issued; only {TOKEN_TYPE_ACCESS_TOKEN}",
+                "requested_token_type {:?} is not issued; use {TOKEN_TYPE_ACCESS_TOKEN} or {TOKEN_TYPE_ID_JAG}",
                 shown(t)
             )));
         }

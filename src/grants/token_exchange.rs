@@ -19,13 +19,13 @@ use crate::audit::Facts;
 use crate::clock::UnixTime;
 use crate::error::ErrorCode;
 use crate::jose::{Refusal, jws};
-use crate::policy::{Agent, Denial, Exchange, Presented, Token, decide_exchange};
+use crate::policy::{Agent, Arrival, Denial, Exchange, Presented, Token, decide_exchange};
 use crate::reason::Reason;
 use crate::tokens::own::{OwnToken, verify_own_parsed};
 use crate::upstream::VerifiedToken;
 
 /// A presented token once its signature and claims verified.
-enum Verified {
+pub(super) enum Verified {
     Upstream(VerifiedToken),
     /// Ours, with the configured name of its user's upstream.
     Own(OwnToken, Option<String>),
@@ -129,7 +129,7 @@ pub async fn exchange(
             target,
             requested,
             now,
-            signed_in: false,
+            arrival: Arrival::Presented,
         },
     );
     let (result, waiver) = match outcome.decision {
@@ -177,7 +177,7 @@ fn token_denial(param: &str, r: Refusal) -> Denial {
 }
 
 /// Decoded once, then routed by issuer: ours (a chain) or an upstream's.
-async fn verify(
+pub(super) async fn verify(
     ctx: &Grants<'_>,
     token: &str,
     param: &str,

@@ -82,6 +82,9 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Denial> 
             return Err(bad(format!("more than {MAX_FIELDS} parameters")));
         }
         if REPEATABLE.contains(&k.as_ref()) {
+            if k == "audience" {
+                request.audiences.push(v.to_string());
+            }
             request.targets.push(v.into_owned());
         } else if request
             .params

@@ -6,6 +6,19 @@
 
 pub mod jws;
 
+/// The JWT `typ` of an Identity Assertion JWT Authorization Grant
+/// (draft-ietf-oauth-identity-assertion-authz-grant §3).
+pub const TYP_ID_JAG: &str = "oauth-id-jag+jwt";
+
+/// Is `typ` the ID-JAG's (RFC 8725 §3.11: compared case-insensitively,
+/// with or without the `application/` prefix)?
+pub fn is_id_jag_typ(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t == TYP_ID_JAG || t.strip_prefix("application/") == Some(TYP_ID_JAG)
+    })
+}
+
 use crate::reason::Reason;
 
 /// Why a token was refused: a stable reason and a human detail. The detail

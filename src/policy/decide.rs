@@ -163,7 +163,7 @@ pub fn decide_user_scopes(
 }
 
 /// The agent's allowed population: upstreams and groups.
-fn check_population(agent: &Agent, user: &User<'_>) -> Result<(), Denial> {
+pub(super) fn check_population(agent: &Agent, user: &User<'_>) -> Result<(), Denial> {
     let deny = |why: String| Denial::new(ErrorCode::InvalidGrant, Reason::UserNotAllowed, why);
     if !agent.user_upstreams.is_empty() && !agent.user_upstreams.iter().any(|u| u == user.upstream)
     {

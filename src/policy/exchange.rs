@@ -18,6 +18,7 @@
 //! | a chain holds at most `max_delegation_depth` actors and ancestors | `chain_too_deep` |
 //! | a chain keeps the next agent's user population (groups unknown: refused) | `user_not_allowed` |
 //! | a derived token never carries a scope its subject lacks | `scope_exceeds_subject`, `no_scope_granted` |
+//! | an ID-JAG was issued to the client presenting it, and the token carries only scopes it asserts | `id_jag_client_mismatch`, `scope_exceeds_subject` |
 //! | targets, declared scopes, the user's groups ([`decide_scopes`]) | `target_not_allowed`, `invalid_scope` reasons |
 
 use serde_json::Value;
@@ -31,9 +32,9 @@ use crate::revocation_list::{Ancestor, Revocations, Stale, TokenRef};
 use crate::tokens::own::OwnToken;
 use crate::upstream::VerifiedToken;
 use rules::{
-    act, actor_of, check_chain_population, check_depth, check_live, check_may_act, check_type,
-    downstream_may_act, lineage, pattern_of, report_only, subject_waiver, upstream_act,
-    within_subject,
+    act, actor_of, check_chain_population, check_depth, check_id_jag_client, check_live,
+    check_may_act, check_type, downstream_may_act, lineage, pattern_of, report_only,
+    subject_waiver, upstream_act, within_assertion, within_subject,
 };
 
 /// A presented token, verified: an IdP's or one of ours.
@@ -62,9 +63,20 @@ pub struct Exchange<'a> {
     pub target: &'a str,
     pub requested: Option<&'a [String]>,
     pub now: UnixTime,
-    /// The subject is the ID token of a sign-in through our `/authorize`
-    /// (the `interactive` pattern), not a token the client presented.
-    pub signed_in: bool,
+    /// How the subject token came.
+    pub arrival: Arrival,
+}
+
+/// How the user's token reached the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The client presented it (`subject_token`): obo, hybrid, workload,
+    /// chains.
+    Presented,
+    /// The ID token of a sign-in through our `/authorize` (`interactive`).
+    SignedIn,
+    /// An ID-JAG, the `assertion` of a jwt-bearer grant (`id_jag`).
+    IdJag,
 }
 
 /// The revocation view's verdict on a token; `Err` when the view is too
@@ -136,11 +148,15 @@ fn decide(
     known: &mut Option<Pattern>,
 ) -> Result<Decided, Denial> {
     let agent = x.agent;
-    check_type(&x.subject, "subject_token")?;
-    check_live(revocations, agent, x.subject.token, "subject_token", x.now)?;
+    let param = match x.arrival {
+        Arrival::IdJag => "assertion",
+        _ => "subject_token",
+    };
+    check_type(&x.subject, param, x.arrival == Arrival::IdJag)?;
+    check_live(revocations, agent, x.subject.token, param, x.now)?;
     let actor = match &x.actor {
         Some(a) => {
-            check_type(a, "actor_token")?;
+            check_type(a, "actor_token", false)?;
             check_live(revocations, agent, a.token, "actor_token", x.now)?;
             Some(actor_of(agent, a.token, x.issuer)?)
         }
@@ -167,7 +183,13 @@ fn decide(
             }
             pattern_of(&o.pattern)
         }
-        (false, None, Token::Upstream(_)) if x.signed_in => Pattern::Interactive,
+        (false, None, Token::Upstream(_)) if x.arrival == Arrival::SignedIn => Pattern::Interactive,
+        (false, None, Token::Upstream(_)) if x.arrival == Arrival::IdJag => Pattern::IdJag,
+        (_, _, _) if x.arrival != Arrival::Presented => {
+            return Err(bad_request(
+                "a sign-in or ID-JAG names a user of an upstream IdP, without an actor",
+            ));
+        }
         (false, Some(_), _) => Pattern::Hybrid,
         (false, None, _) => Pattern::Obo,
     };
@@ -219,6 +241,9 @@ fn decide(
             })
         }
         Token::Upstream(v) => {
+            if pattern == Pattern::IdJag {
+                check_id_jag_client(v, agent)?;
+            }
             check_may_act(&v.claims, act_sub, act_iss, &agent.client.id)?;
             let (prior, prior_depth) =
                 upstream_act(v.claims.get("act"), policy.max_delegation_depth)?;
@@ -227,8 +252,31 @@ fn decide(
                 upstream: &v.upstream,
                 groups: &v.groups,
             };
+            // An ID-JAG without a `scope` request: what it asserts, of what
+            // the agent declares for the target (scope ∩ policy).
+            let asserted: Vec<String> = match (pattern, x.requested) {
+                (Pattern::IdJag, None) => v
+                    .scopes
+                    .iter()
+                    .filter(|s| {
+                        agent.declares(s)
+                            && policy
+                                .resource_scopes(x.target)
+                                .is_some_and(|r| r.contains(s.as_str()))
+                    })
+                    .cloned()
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let requested = match (pattern, x.requested) {
+                (Pattern::IdJag, None) => Some(asserted.as_slice()),
+                (_, r) => r,
+            };
+            if pattern == Pattern::IdJag {
+                within_assertion(v, requested.unwrap_or_default())?;
+            }
             let (scopes, would_deny) =
-                decide_user_scopes(policy, agent, user, x.target, x.requested)?;
+                decide_user_scopes(policy, agent, user, x.target, requested)?;
             Ok(Decided {
                 pattern,
                 sub: v.subject.clone(),
@@ -332,6 +380,6 @@ fn decide(
     }
 }
 
-mod rules;
+pub(super) mod rules;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 
 mod decide;
 mod exchange;
+mod id_jag;
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,8 +18,9 @@ use crate::reason::Reason;
 pub use crate::config::check_scope;
 pub use decide::{User, decide_scopes, decide_user_scopes};
 pub use exchange::{
-    Decided, Exchange, Outcome, Presented, RevocationView, Token, Waiver, decide_exchange,
+    Arrival, Decided, Exchange, Outcome, Presented, RevocationView, Token, Waiver, decide_exchange,
 };
+pub use id_jag::{IdJagAsk, IdJagDecided, decide_id_jag};
 
 /// A refused request: the protocol error, the stable reason, and a human
 /// description naming the scope, resource or claim at fault.
@@ -138,6 +140,7 @@ pub fn pattern_name(p: Pattern) -> &'static str {
         Pattern::Workload => "workload",
         Pattern::Hybrid => "hybrid",
         Pattern::Interactive => "interactive",
+        Pattern::IdJag => "id_jag",
     }
 }
 
@@ -173,6 +176,8 @@ pub struct Policy {
     /// resource URI → the agent that serves it (`serves`): its downstream actor
     servers: HashMap<String, usize>,
     pub max_delegation_depth: usize,
+    /// Whom our ID-JAGs may assert to (SEP-990 leg 1).
+    pub id_jag: crate::config::IdJagConfig,
 }
 
 impl Policy {
@@ -233,6 +238,7 @@ impl Policy {
             holders,
             servers,
             max_delegation_depth: config.token_exchange.max_delegation_depth,
+            id_jag: config.id_jag.clone(),
         }
     }
 

@@ -38,7 +38,8 @@ pub use login::LoginRequest;
 pub use profile::TokenShape;
 
 /// What a token must be: an access token addressed to us (the configured
-/// `audiences`), or an ID token from one upstream's sign-in.
+/// `audiences`), an ID token from one upstream's sign-in, or an ID-JAG
+/// addressed to our issuer by an upstream that issues them.
 #[derive(Debug, Clone, Copy)]
 enum Expect<'a> {
     Access,
@@ -46,6 +47,10 @@ enum Expect<'a> {
         upstream: &'a str,
         client_id: &'a str,
         nonce: &'a str,
+    },
+    IdJag {
+        /// Our issuer: the ID-JAG's `aud`.
+        audience: &'a str,
     },
 }
 
@@ -257,12 +262,37 @@ impl UpstreamRegistry {
             .and_then(Value::as_str)
             .ok_or_else(|| Refusal::new(Reason::MissingClaim, "the token has no iss claim"))?
             .to_string();
+        let id_jag = crate::jose::is_id_jag_typ(jws.header.typ.as_deref());
+        match (expect, id_jag) {
+            (Expect::IdJag { .. }, false) => {
+                return Err(Refusal::new(
+                    Reason::NotAnIdJag,
+                    "the assertion is not an ID-JAG (its typ must be oauth-id-jag+jwt)",
+                ));
+            }
+            (Expect::Access | Expect::IdToken { .. }, true) => {
+                return Err(Refusal::new(
+                    Reason::NotAnIdJag,
+                    "an ID-JAG is accepted only as the assertion of the jwt-bearer grant",
+                ));
+            }
+            _ => {}
+        }
         let (up, tenant) = self.find(&iss).ok_or_else(|| {
             Refusal::new(
                 Reason::UnknownIssuer,
                 format!("issuer {iss:?} is not a configured upstream"),
             )
         })?;
+        if matches!(expect, Expect::IdJag { .. }) && !up.config.issues_id_jag {
+            return Err(Refusal::new(
+                Reason::IdJagIssuerNotTrusted,
+                format!(
+                    "upstream {} is not trusted to issue ID-JAGs (issues_id_jag)",
+                    up.name
+                ),
+            ));
+        }
         if let Expect::IdToken { upstream, .. } = expect
             && *up.name != *upstream
         {
@@ -314,8 +344,12 @@ impl UpstreamRegistry {
             Expect::IdToken {
                 client_id, nonce, ..
             } => login::check_id_token(&claims, client_id, nonce)?,
+            Expect::IdJag { audience } => check_id_jag_audience(audience, &claims)?,
         }
         let (iat, issued_by, exp) = times::check_times(&up.config, &claims, now)?;
+        if let Expect::IdJag { .. } = expect {
+            check_id_jag(&up.config, iat, exp, &claims)?;
+        }
         for (name, want) in &up.config.required_claims {
             if claims.get(name).and_then(Value::as_str) != Some(want.as_str()) {
                 return Err(Refusal::new(
@@ -375,6 +409,17 @@ impl UpstreamRegistry {
         })
     }
 
+    /// Verify the `assertion` of a jwt-bearer grant as an ID-JAG addressed
+    /// to `audience` (our issuer) by an upstream with `issues_id_jag`.
+    pub async fn verify_id_jag(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<VerifiedToken, Refusal> {
+        self.verify_as(jws::parse(token)?, token, Expect::IdJag { audience })
+            .await
+    }
+
     /// Fetch keys of every upstream whose refresh is due.
     pub async fn refresh_due(&self) {
         for u in &self.upstreams {
@@ -413,6 +458,61 @@ fn check_tenant(up: &Upstream, tenant: &str, claims: &Map<String, Value>) -> Res
             format!(
                 "tenant {tenant} is not on upstream {}'s allow-list",
                 up.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The ID-JAG is for this authorization server: its issuer is the `aud`
+/// (a single value, or the only one of a list).
+fn check_id_jag_audience(audience: &str, claims: &Map<String, Value>) -> Result<(), Refusal> {
+    let ours = match claims.get("aud") {
+        Some(Value::String(a)) => a == audience,
+        Some(Value::Array(list)) => list.len() == 1 && list[0].as_str() == Some(audience),
+        _ => return Err(Refusal::new(Reason::MissingClaim, "the ID-JAG has no aud")),
+    };
+    if ours {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            Reason::WrongAudience,
+            format!("the ID-JAG's aud is not this authorization server ({audience})"),
+        ))
+    }
+}
+
+/// The profile's claims (draft-ietf-oauth-identity-assertion-authz-grant
+/// §3): `iat`, `jti` and `client_id` present, and a short life.
+fn check_id_jag(
+    config: &UpstreamConfig,
+    iat: Option<UnixTime>,
+    exp: UnixTime,
+    claims: &Map<String, Value>,
+) -> Result<(), Refusal> {
+    for name in ["jti", "client_id"] {
+        if claims
+            .get(name)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(Refusal::new(
+                Reason::MissingClaim,
+                format!("the ID-JAG has no {name}"),
+            ));
+        }
+    }
+    let iat = iat.ok_or_else(|| Refusal::new(Reason::MissingClaim, "the ID-JAG has no iat"))?;
+    let max = config
+        .id_jag_max_lifetime
+        .unwrap_or(crate::config::DEFAULT_ID_JAG_MAX_LIFETIME);
+    if exp.saturating_sub(iat) > max.as_secs() as i64 {
+        return Err(Refusal::new(
+            Reason::IdJagLifetimeTooLong,
+            format!(
+                "the ID-JAG lives {} s; at most {max} is accepted from upstream {}",
+                exp.saturating_sub(iat),
+                config.name
             ),
         ));
     }

@@ -68,6 +68,9 @@ pub enum TokenShape {
     Access,
     Id,
     Jwt,
+    /// An Identity Assertion JWT Authorization Grant (`typ:
+    /// oauth-id-jag+jwt`): the assertion of a jwt-bearer grant only.
+    IdJag,
 }
 
 /// An access token says so (`typ: at+jwt`, RFC 9068 §2.1) or carries what
@@ -77,6 +80,9 @@ pub enum TokenShape {
 /// `at_hash`, `c_hash`, `amr`) or comes from Okta or Entra, whose access
 /// tokens always carry scopes or roles. Anything else is a plain JWT.
 pub fn shape(kind: UpstreamKind, typ: Option<&str>, c: &Map<String, Value>) -> TokenShape {
+    if crate::jose::is_id_jag_typ(typ) {
+        return TokenShape::IdJag;
+    }
     let typ = typ.map(str::to_ascii_lowercase);
     if matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")) {
         return TokenShape::Access;

@@ -16,6 +16,7 @@ mod faults;
 mod health;
 mod helpers;
 mod hostile;
+mod id_jag;
 mod introspect;
 mod keys;
 mod limits;

@@ -93,6 +93,7 @@ def main() -> int:
         ("batch", "batch-bot"),
         ("notes_introspector", "mcp-notes"),
         ("files_introspector", "mcp-files"),
+        ("jag", "jag-host"),
     ]:
         secret = secrets.token_urlsafe(32)
         clients[role] = {
@@ -159,6 +160,16 @@ tenants = ["{e["tenant"]}"]
 audiences = {json.dumps(e["audiences"])}
 groups_claim = "groups"
 login = {{ client_id = "{rp["entra"]["client_id"]}", client_secret = {{ env = "ENTRA_RP_SECRET" }} }}
+
+# SEP-990: agent-sts trusts itself as an ID-JAG issuer (leg 1 here, leg 2 here).
+[[upstreams]]
+name = "self"
+kind = "oidc"
+issuer = "{sts}"
+jwks_uri = "{sts}/.well-known/jwks.json"
+algorithms = ["ES256"]
+audiences = []
+issues_id_jag = true
 
 [[upstreams]]
 name = "k8s"
@@ -234,6 +245,21 @@ user_upstreams = ["entra"]
 resources = ["{notes}"]
 required_scopes = ["notes:read"]
 
+[[agents]]
+id = "jag-host"
+description = "an MCP client of the SDK's SEP-990 provider: asks for ID-JAGs, presents them"
+patterns = ["obo", "id_jag"]
+client = {client("jag")}
+resources = ["{notes}"]
+required_scopes = ["notes:read"]
+
+[id_jag]
+[[id_jag.audiences]]
+issuer = "{sts}"
+resources = ["{notes}"]
+scopes = ["notes:read"]
+agents = ["jag-host"]
+
 [[introspectors]]
 client = {client("notes_introspector")}
 resources = ["{notes}"]
@@ -243,7 +269,7 @@ client = {client("files_introspector")}
 resources = ["{files}"]
 
 [scope_groups]
-"notes:read" = ["okta:Engineering", "entra:{eng}"]
+"notes:read" = ["okta:Engineering", "entra:{eng}", "self:Engineering"]
 "notes:write" = ["okta:Notes-Editors"]
 "files:read" = ["okta:Engineering", "entra:{eng}"]
 "files:write" = ["okta:Engineering"]

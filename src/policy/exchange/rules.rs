@@ -9,18 +9,22 @@ use super::{Presented, Token, Waiver};
 use crate::clock::UnixTime;
 use crate::config::Pattern;
 use crate::error::{ErrorCode, shown};
-use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
+use crate::metadata::{
+    TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_JAG, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
+};
 use crate::policy::{Agent, Denial, RevocationView};
 use crate::reason::Reason;
 use crate::revocation_list::{Ancestor, TokenRef};
 use crate::tokens::own::OwnToken;
 use crate::upstream::TokenShape;
+use crate::upstream::VerifiedToken;
 
 pub(super) fn pattern_of(name: &str) -> Pattern {
     match name {
         "hybrid" => Pattern::Hybrid,
         "workload" => Pattern::Workload,
         "interactive" => Pattern::Interactive,
+        "id_jag" => Pattern::IdJag,
         _ => Pattern::Obo,
     }
 }
@@ -59,11 +63,43 @@ pub(super) fn subject_waiver(agent: &Agent, waived: &str) -> Result<Waiver, Deni
 /// upstream access tokens are `access_token`; ID tokens `id_token`; `jwt`
 /// is for workload tokens only (a Kubernetes, GitHub Actions or SPIFFE
 /// token, or an IdP's app-only token).
-pub(super) fn check_type(p: &Presented<'_>, param: &str) -> Result<(), Denial> {
+///
+/// An ID-JAG (its shape, or its type) is accepted only as the `assertion` of
+/// the jwt-bearer grant (`assertion`), and nothing else is.
+pub(in crate::policy) fn check_type(
+    p: &Presented<'_>,
+    param: &str,
+    assertion: bool,
+) -> Result<(), Denial> {
     let (shape, workload) = match p.token {
         Token::Upstream(v) => (v.shape, v.is_workload()),
         Token::Own(o, _) => (TokenShape::Access, o.pattern == "workload"),
     };
+    // An ID-JAG is a grant: only the jwt-bearer assertion, never a subject
+    // or actor token (upstream verification refuses it there too).
+    let not_a_grant = || {
+        Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::NotAnIdJag,
+            format!("{param}: an ID-JAG is taken only as the assertion of the jwt-bearer grant"),
+        )
+    };
+    match (
+        shape == TokenShape::IdJag,
+        p.token_type == TOKEN_TYPE_ID_JAG,
+        assertion,
+    ) {
+        (true, true, true) => return Ok(()),
+        (_, _, true) => {
+            return Err(Denial::new(
+                ErrorCode::InvalidGrant,
+                Reason::NotAnIdJag,
+                "assertion: not an ID-JAG (typ oauth-id-jag+jwt)",
+            ));
+        }
+        (true, _, false) | (_, true, false) => return Err(not_a_grant()),
+        (false, false, false) => {}
+    }
     let ok = match p.token_type {
         TOKEN_TYPE_ACCESS_TOKEN => shape == TokenShape::Access,
         TOKEN_TYPE_ID_TOKEN => shape == TokenShape::Id && matches!(p.token, Token::Upstream(_)),
@@ -79,6 +115,7 @@ pub(super) fn check_type(p: &Presented<'_>, param: &str) -> Result<(), Denial> {
         (TokenShape::Access, false, _) => ("an access token", TOKEN_TYPE_ACCESS_TOKEN),
         (TokenShape::Id, _, _) => ("an ID token", TOKEN_TYPE_ID_TOKEN),
         (TokenShape::Jwt, true, _) => ("a workload JWT", TOKEN_TYPE_JWT),
+        (TokenShape::IdJag, _, _) => return Err(not_a_grant()),
         (TokenShape::Jwt, false, _) => {
             return Err(Denial::new(
                 ErrorCode::InvalidRequest,
@@ -103,7 +140,7 @@ pub(super) fn check_type(p: &Presented<'_>, param: &str) -> Result<(), Denial> {
 /// Unexpired, and not revoked: for ours, the token itself, its agent,
 /// client and ancestors; for any token, a revocation of its user, of the
 /// agent asking or of its client made at or after the token was issued.
-pub(super) fn check_live(
+pub(in crate::policy) fn check_live(
     revocations: &dyn RevocationView,
     agent: &Agent,
     token: Token<'_>,
@@ -373,6 +410,36 @@ pub(super) fn within_subject(
         ));
     }
     Ok(kept)
+}
+
+/// An ID-JAG names the client it was issued to (`client_id`): only that
+/// client may redeem it.
+pub(super) fn check_id_jag_client(v: &VerifiedToken, agent: &Agent) -> Result<(), Denial> {
+    let named = v.claims.get("client_id").and_then(Value::as_str);
+    if named == Some(agent.client.id.as_str()) {
+        return Ok(());
+    }
+    Err(Denial::new(
+        ErrorCode::InvalidGrant,
+        Reason::IdJagClientMismatch,
+        format!(
+            "the ID-JAG was issued to client {}, not {}",
+            shown(named.unwrap_or("(none)")),
+            agent.client.id
+        ),
+    ))
+}
+
+/// A token from an ID-JAG carries only scopes the ID-JAG asserts.
+pub(super) fn within_assertion(v: &VerifiedToken, granted: &[String]) -> Result<(), Denial> {
+    match granted.iter().find(|s| !v.scopes.contains(s)) {
+        Some(s) => Err(Denial::new(
+            ErrorCode::InvalidScope,
+            Reason::ScopeExceedsSubject,
+            format!("scope {} is not in the ID-JAG's scope", shown(s)),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A chain must not let a user past the next agent's population rules. Our

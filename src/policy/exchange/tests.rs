@@ -7,7 +7,9 @@ use serde_json::{Map, json};
 
 use super::*;
 use crate::config::{Config, UpstreamKind, UpstreamUse};
-use crate::metadata::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
+use crate::metadata::{
+    TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_JAG, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
+};
 use crate::upstream::Groups;
 use crate::upstream::TokenShape;
 
@@ -39,6 +41,7 @@ kind = "okta"
 issuer = "{OKTA}"
 audiences = ["api://agent-sts"]
 login = {{ client_id = "rp", client_secret = "rp-secret" }}
+issues_id_jag = true
 [[upstreams]]
 name = "k8s"
 kind = "oidc"
@@ -93,6 +96,13 @@ resources = ["{Z}"]
 required_scopes = ["{READ}"]
 user_groups = ["okta:Pilot"]
 {picky}
+[[agents]]
+id = "jagger"
+patterns = ["id_jag"]
+resources = ["{Z}"]
+required_scopes = ["{READ}"]
+optional_scopes = ["{WRITE}"]
+client = {{ id = "jagger", auth = "client_secret_basic", secret_sha256 = "{HASH}" }}
 [[agents]]
 id = "desk"
 patterns = ["interactive"]
@@ -224,7 +234,7 @@ struct Case {
     target: &'static str,
     scope: Option<&'static [&'static str]>,
     view: View,
-    signed_in: bool,
+    arrival: Arrival,
 }
 
 enum Subj {
@@ -235,6 +245,20 @@ enum Subj {
 const AT: &str = TOKEN_TYPE_ACCESS_TOKEN;
 const ID: &str = TOKEN_TYPE_ID_TOKEN;
 const JWT: &str = TOKEN_TYPE_JWT;
+const JAG: &str = TOKEN_TYPE_ID_JAG;
+
+/// Alice's ID-JAG, issued to `client`, asserting `scopes`.
+fn jag(client: &str, scopes: &[&str]) -> VerifiedToken {
+    VerifiedToken {
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        client: Some(client.into()),
+        ..with_claim(
+            upstream("alice", false, &["Support"], TokenShape::IdJag),
+            "client_id",
+            json!(client),
+        )
+    }
+}
 
 fn case(agent: &'static str, subject: Subj, target: &'static str) -> Case {
     Case {
@@ -245,7 +269,7 @@ fn case(agent: &'static str, subject: Subj, target: &'static str) -> Case {
         target,
         scope: None,
         view: View::default(),
-        signed_in: false,
+        arrival: Arrival::Presented,
     }
 }
 
@@ -275,8 +299,15 @@ impl Case {
     }
     /// The subject is the ID token of a sign-in through `/authorize`.
     fn signed_in(mut self) -> Self {
-        self.signed_in = true;
+        self.arrival = Arrival::SignedIn;
         self.subject_type = ID;
+        self
+    }
+
+    /// The subject is an ID-JAG, the assertion of a jwt-bearer grant.
+    fn id_jag(mut self) -> Self {
+        self.arrival = Arrival::IdJag;
+        self.subject_type = JAG;
         self
     }
 
@@ -301,7 +332,7 @@ impl Case {
                 target: self.target,
                 requested: requested.as_deref(),
                 now: NOW,
-                signed_in: self.signed_in,
+                arrival: self.arrival,
             },
         )
     }
@@ -410,6 +441,17 @@ fn every_rule_both_ways() {
         ("an interactive agent exchanging a presented token", case("desk", Subj::Up(id_token()), Z).typed(ID), Err(Reason::PatternNotAllowed)),
         ("a sign-in lacking the group", case("desk", Subj::Up(VerifiedToken { shape: TokenShape::Id, ..bob() }), Z).signed_in(), Err(Reason::MissingGroup)),
         ("a sign-in after Alice quit, from before", case("desk", Subj::Up(id_token()), Z).signed_in().view(at(NOW - 50)), Err(Reason::Revoked)),
+        // --- id_jag: an ID-JAG as the jwt-bearer assertion (SEP-990 leg 2)
+        ("an ID-JAG for its client", case("jagger", Subj::Up(jag("jagger", &[READ, WRITE])), Z).id_jag(), allow(|d| assert_eq!((d.pattern, d.act.clone(), d.sub.as_str(), d.scopes.clone()), (Pattern::IdJag, Some(json!({"sub": "jagger"})), "alice", vec![READ.to_string()])))),
+        ("an ID-JAG issued to another client", case("jagger", Subj::Up(jag("bot", &[READ])), Z).id_jag(), Err(Reason::IdJagClientMismatch)),
+        ("an ID-JAG for an agent without id_jag", case("bot", Subj::Up(jag("bot", &[READ])), Z).id_jag(), Err(Reason::PatternNotAllowed)),
+        ("an ID-JAG naming a resource the agent lacks", case("jagger", Subj::Up(jag("jagger", &[READ])), T).id_jag(), Err(Reason::TargetNotAllowed)),
+        ("an ID-JAG, a scope it does not assert requested", case("jagger", Subj::Up(jag("jagger", &[READ])), Z).id_jag().scope(&[READ, WRITE]), Err(Reason::ScopeExceedsSubject)),
+        ("an ID-JAG asserting only undeclared scopes", case("jagger", Subj::Up(jag("jagger", &["slack:channels:read"])), Z).id_jag(), Err(Reason::NoScopeGranted)),
+        ("an ID-JAG after Alice quit, from before", case("jagger", Subj::Up(jag("jagger", &[READ])), Z).id_jag().view(at(NOW - 50)), Err(Reason::Revoked)),
+        ("an ID-JAG as a subject_token", case("jagger", Subj::Up(jag("jagger", &[READ])), Z).typed(JAG), Err(Reason::NotAnIdJag)),
+        ("an ID-JAG sent as an access token", case("bot", Subj::Up(jag("bot", &[READ])), Z), Err(Reason::NotAnIdJag)),
+        ("an access token as the jwt-bearer assertion", case("jagger", Subj::Up(alice()), Z).id_jag(), Err(Reason::NotAnIdJag)),
         // --- workload subject
         ("the agent's own workload token", case("bot", Subj::Up(workload()), Z).typed(JWT), allow(|d| assert_eq!((d.pattern, d.act.clone()), (Pattern::Workload, None)))),
         ("another agent's workload token", case("bot", Subj::Up(gw_workload()), Z).typed(JWT), Err(Reason::WorkloadMismatch)),

@@ -227,6 +227,24 @@ impl FakeOkta {
         TokenBuilder::new(&self.custom, json!({"alg": "RS256"}), claims, profile)
     }
 
+    /// An ID-JAG as Okta's Cross App Access issues it (SEP-990 leg 1):
+    /// header `{alg: RS256, typ: oauth-id-jag+jwt}`; claims `iss, sub:<uid>,
+    /// aud:<the receiving authorization server>, client_id, jti, iat, exp
+    /// (5 minutes), resource, scope` (space-separated).
+    pub fn id_jag(&self, login: &str, aud: &str, client_id: &str, resource: &str) -> TokenBuilder {
+        let claims = json!({
+            "iss": self.issuer(), "sub": Self::uid_for(login), "aud": aud,
+            "client_id": client_id, "jti": random_b64(24), "resource": resource,
+            "scope": "zendesk:tickets:read",
+        });
+        let profile = Profile {
+            ttl: 300,
+            ..profile("https://evil.example.com/oauth2/default", false)
+        };
+        let header = json!({"alg": "RS256", "typ": "oauth-id-jag+jwt"});
+        TokenBuilder::new(&self.custom, header, claims, profile)
+    }
+
     /// An org-AS access token (`iss` = `aud` = base URL, org keys): only
     /// introspection can vouch for it.
     pub fn org_access_token(&self, login: &str) -> TokenBuilder {

@@ -90,14 +90,14 @@ async fn more_than_32_parameters_are_refused() {
 #[tokio::test]
 async fn an_unknown_grant_type_is_unsupported_grant_type() {
     let sts = start().await;
-    for grant in ["password", "urn:ietf:params:oauth:grant-type:jwt-bearer"] {
+    for grant in ["password", "urn:ietf:params:oauth:grant-type:saml2-bearer"] {
         sts.refused(
             &cc(&sts).set("grant_type", grant),
             400,
             ErrorCode::UnsupportedGrantType,
             &format!(
                 "grant_type \"{grant}\" is not supported; use \
-                 urn:ietf:params:oauth:grant-type:token-exchange, client_credentials, authorization_code or refresh_token"
+                 urn:ietf:params:oauth:grant-type:token-exchange, client_credentials, authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer"
             ),
             Reason::UnsupportedGrantType,
         )

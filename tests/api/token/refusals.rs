@@ -220,7 +220,7 @@ async fn an_unsupported_requested_token_type_is_invalid_request() {
         400,
         ErrorCode::InvalidRequest,
         "requested_token_type \"urn:ietf:params:oauth:token-type:refresh_token\" is not issued; \
-         only urn:ietf:params:oauth:token-type:access_token",
+         use urn:ietf:params:oauth:token-type:access_token or urn:ietf:params:oauth:token-type:id-jag",
         Reason::BadRequest,
     )
     .await;

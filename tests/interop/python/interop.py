@@ -35,6 +35,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from mcp.shared.auth_utils import resource_url_from_server_url
 from pydantic import AnyHttpUrl
 
+from id_jag import checks as id_jag_checks
 from harness import (CTX, check, claims_of, entra, exit_code, expect_raise, expect_raise_async, follow_sign_in, okta,
                      workload)
 
@@ -589,6 +590,7 @@ async def main() -> int:
         return p.stderr.strip().splitlines()[-1][:120]
 
     await check("examples", "agent_host.py exits non-zero with agent-sts's reason when refused", example_refused)
+    await id_jag_checks(url)
 
     return exit_code()
 

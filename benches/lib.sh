@@ -10,6 +10,11 @@
 #   AUDIT=on|off START=serve|start-dev BENCH_RUST_LOG=info
 #   STARTUP_TIMEOUT=60 (s, until /healthz answers)
 #   BUILD=1 (0: use target/release/agent-sts as it is, no cargo build)
+#   STS_BIN (default target/release/agent-sts: the binary to run; with BUILD=0
+#   one built elsewhere)
+#   BENCH_LOGIN_PORT (benches/signin.sh): okta-bench gets a [upstreams.login]
+#   at benches/upstream-login.mjs on that port, and the policy the
+#   interactive public client bench-mcp (redirect http://127.0.0.1/callback).
 #   Rate limits of the generated config (TOML values; the server's defaults,
 #   1,000/s per IP and 50/s per agent, would throttle every benchmark here,
 #   which sends ~10,000 requests a second from one agent and one address):
@@ -49,12 +54,15 @@ BENCH_TOKEN_PER_AGENT="${BENCH_TOKEN_PER_AGENT:-$BENCH_HIGH_RATE}"
 BENCH_INTROSPECT_PER_CALLER="${BENCH_INTROSPECT_PER_CALLER:-$BENCH_HIGH_RATE}"
 export WORKDIR DURATION CONNS WARMUP WRK_THREADS SERVER_CPUS LOADGEN_CPUS
 
-BIN="$ROOT/target/release/agent-sts"
+BIN="${STS_BIN:-$ROOT/target/release/agent-sts}"
 BASE_URL="http://127.0.0.1:$STS_PORT"
 PEER_URL="http://127.0.0.1:$PEER_PORT"
 RESOURCE="https://mcp.bench.example"
 RESOURCE_ENC="https%3A%2F%2Fmcp.bench.example"
 CLIENT_SECRET="bench-secret-0123456789abcdef"
+# agent-sts as the fake Okta's relying party (benches/upstream-login.mjs).
+LOGIN_CLIENT_ID="agent-sts-bench"
+LOGIN_CLIENT_SECRET="bench-login-secret-0123456789"
 GATEWAY_SECRET="bench-gateway-secret"
 CLIENT_AUTH="Basic $(printf '%s' "bench-client:$CLIENT_SECRET" | base64 -w0)"
 HYBRID_AUTH="Basic $(printf '%s' "bench-hybrid:$CLIENT_SECRET" | base64 -w0)"
@@ -166,6 +174,7 @@ lib_write_config() {
     WORKLOAD_ISSUER="$WORKLOAD_ISSUER" WORKLOAD_SUBJECT="$WORKLOAD_SUBJECT" AUDIT="$AUDIT" \
     PER_IP="$BENCH_PER_IP" TOKEN_PER_AGENT="$BENCH_TOKEN_PER_AGENT" \
     INTROSPECT_PER_CALLER="$BENCH_INTROSPECT_PER_CALLER" EXTRA_TOML="${BENCH_EXTRA_TOML:-}" \
+    LOGIN_PORT="${BENCH_LOGIN_PORT:-}" LOGIN_CLIENT_ID="$LOGIN_CLIENT_ID" LOGIN_CLIENT_SECRET="$LOGIN_CLIENT_SECRET" \
     python3 - <<'PY'
 import hashlib, os
 e = os.environ
@@ -187,8 +196,12 @@ name = "okta-bench"
 kind = "okta"
 issuer = "https://example.okta.com/oauth2/default"
 audiences = ["api://default"]
-jwks_uri = "http://127.0.0.1:{jwks}/upstream_jwks.json"
-[[upstreams]]
+jwks_uri = "http://127.0.0.1:{jwks}/upstream_jwks.json"''')
+if e["LOGIN_PORT"]:
+    lp = e["LOGIN_PORT"]
+    out.append(f'login = {{ client_id = "{e["LOGIN_CLIENT_ID"]}", client_secret = "{e["LOGIN_CLIENT_SECRET"]}", '
+               f'authorization_endpoint = "http://127.0.0.1:{lp}/authorize", token_endpoint = "http://127.0.0.1:{lp}/token" }}')
+out.append(f'''[[upstreams]]
 name = "k8s-bench"
 kind = "oidc"
 use = "workload"
@@ -216,6 +229,14 @@ patterns = ["obo", "workload"]
 resources = ["{res}"]
 required_scopes = ["orders:read"]
 client = {basic("bench-client")}''')
+if e["LOGIN_PORT"]:
+    out.append(f'''[[agents]]
+id = "bench-mcp"
+patterns = ["interactive"]
+resources = ["{res}"]
+required_scopes = ["orders:read"]
+user_upstreams = ["okta-bench"]
+client = {{ id = "bench-mcp", auth = "none", redirect_uris = ["http://127.0.0.1/callback"] }}''')
 if n == 0:
     out.append(f'''[[agents]]
 id = "bench-hybrid-agent"
@@ -415,6 +436,9 @@ lib_bench_run() {
   t1=$(lib_cpu_ticks "$SERVER_PID")
   R_LOG="$log"
   R_RPS=$(awk '/^Requests\/sec/{print $2}' "$log")
+  # A script that stopped its thread early (its tokens used up) measures its
+  # own rate: wrk's divides by the whole -d.
+  if grep -q '^early_stop_rps:' "$log"; then R_RPS=$(awk '/^early_stop_rps:/{print $2}' "$log"); fi
   R_P50=$(awk '/^ +50%/{print $2}' "$log" | lib_to_ms)
   local p75 p90
   p75=$(awk '/^ +75%/{print $2}' "$log" | lib_to_ms); p90=$(awk '/^ +90%/{print $2}' "$log" | lib_to_ms)

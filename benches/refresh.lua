@@ -1,0 +1,98 @@
+-- wrk script: use refresh tokens, each exactly once (benches/signin.sh).
+--   POOL_FILE   refresh tokens, one a line: the pool (at least one per
+--               connection; a spare few keep every connection busy)
+--   CLIENT_ID   the public client (sent in the body, no Authorization)
+--   IDLE_PATH   a cheap GET (default /healthz), sent when the pool is empty
+-- Each request takes a token out of the pool; the refresh_token of each 200
+-- answer (the rotated one) goes back in. A token is never presented twice
+-- (a reused one is refused and revokes its family). If the pool runs dry
+-- (failures) the thread stops, as redeem.lua does. done() prints
+-- "refresh: answers=N ok=N failed=N pool_left=N" and, after a stop,
+-- "early_stop_rps: R". With several wrk threads set WRK_THREADS: they take
+-- interleaved lines of the pool file.
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+  int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+
+local stride = tonumber(os.getenv("WRK_THREADS") or "1")
+local prefix = "grant_type=refresh_token&client_id=" .. os.getenv("CLIENT_ID") .. "&refresh_token="
+local idle_path = os.getenv("IDLE_PATH") or "/healthz"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Accept"] = "application/json"
+
+local threads, next_id = {}, 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+-- A FIFO: pool[head..tail].
+local pool, head, tail = {}, 1, 0
+answers, ok, failed, pool_left, stopped, t_first, t_last = 0, 0, 0, 0, 0, 0, 0
+function init(args)
+  local n = 0
+  for line in io.lines(os.getenv("POOL_FILE")) do
+    if (n % stride) == (id or 0) and line ~= "" then
+      tail = tail + 1
+      pool[tail] = line
+    end
+    n = n + 1
+  end
+  pool_left = tail - head + 1
+end
+
+request = function()
+  if head > tail then
+    if stopped == 0 then
+      stopped = 1
+      wrk.thread:stop()
+    end
+    return wrk.format("GET", idle_path, {}, nil)
+  end
+  local tok = pool[head]
+  pool[head] = nil
+  head = head + 1
+  pool_left = tail - head + 1
+  if t_first == 0 then t_first = now() end
+  return wrk.format(nil, nil, nil, prefix .. tok)
+end
+
+function response(status, headers, body)
+  answers = answers + 1
+  t_last = now()
+  local tok = status == 200 and body:match('"refresh_token"%s*:%s*"([^"]+)"')
+  if tok then
+    ok = ok + 1
+    tail = tail + 1
+    pool[tail] = tok
+  else
+    failed = failed + 1
+  end
+  pool_left = tail - head + 1
+end
+
+function done(summary, latency, requests)
+  local a, o, f, left, first, last, stop = 0, 0, 0, 0, math.huge, 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("answers"); o = o + t:get("ok"); f = f + t:get("failed")
+    left = left + t:get("pool_left"); stop = stop + t:get("stopped")
+    local tf, tl = t:get("t_first"), t:get("t_last")
+    if tf > 0 and tf < first then first = tf end
+    if tl > last then last = tl end
+  end
+  io.write(string.format("refresh: answers=%d ok=%d failed=%d pool_left=%d stopped_threads=%d\n",
+    a, o, f, left, stop))
+  if stop > 0 and last > first then
+    io.write(string.format("early_stop_rps: %.2f\n", a / (last - first)))
+    io.write(string.format("early_stop_seconds: %.2f\n", last - first))
+  end
+end

@@ -12,6 +12,7 @@ use crate::config::{Config, SecretSource, Span};
 use crate::dev::setup;
 use crate::tokens::keys::{self, SigningAlg};
 
+mod explain;
 mod revoke;
 
 #[derive(Debug, Parser)]
@@ -78,6 +79,10 @@ pub enum Command {
     /// Check or search the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// What /token would decide for an agent, a resource and a subject,
+    /// and why (scopes, rules, pattern, act, TTL), without issuing
+    /// anything. Exit 0 allow, 1 deny, 2 usage or configuration error.
+    Explain(explain::ExplainArgs),
     /// Revoke tokens now, on every replica: one token (--jti), every token
     /// of a user (--subject, optionally --idp), of an agent or of a client
     /// issued up to this moment. Same logic as POST /admin/revocations.
@@ -177,6 +182,23 @@ pub enum CliError {
     Keys(#[from] keys::KeyError),
     #[error("{0}")]
     Usage(String),
+    /// `explain`: the decision is a denial (exit 1; already printed when
+    /// empty).
+    #[error("{0}")]
+    Denied(String),
+    /// `explain`: the request or configuration cannot be explained (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl CliError {
+    /// The process exit code: 2 for what `explain` cannot explain, else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Invalid(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -209,6 +231,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Keys(cmd) => keys_command(cmd, clock.now()),
         Command::Clients(ClientsCommand::NewSecret) => new_secret(),
         Command::Audit(cmd) => audit_command(cmd).await,
+        Command::Explain(args) => explain::run(args, clock).await,
         Command::Revoke {
             config,
             jti,

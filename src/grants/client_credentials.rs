@@ -7,6 +7,18 @@ use crate::clock::UnixTime;
 use crate::config::Pattern;
 use crate::policy::{Agent, Denial, decide_scopes};
 
+/// The workload pattern's decision: the agent may use it, and the scopes
+/// it declares for the target (no group rule applies).
+pub fn decide(
+    policy: &crate::policy::Policy,
+    agent: &Agent,
+    target: &str,
+    requested: Option<&[String]>,
+) -> Result<Vec<String>, Denial> {
+    agent.allows(Pattern::Workload)?;
+    decide_scopes(policy, agent, None, target, requested)
+}
+
 pub fn grant(
     ctx: &Grants<'_>,
     agent: &Agent,
@@ -14,9 +26,7 @@ pub fn grant(
     now: UnixTime,
 ) -> Result<Issued, Denial> {
     let (target, requested) = (req.target.as_str(), req.scopes.as_deref());
-    // validate
-    agent.allows(Pattern::Workload)?;
-    let scopes = decide_scopes(ctx.policy, agent, None, target, requested)?;
+    let scopes = decide(ctx.policy, agent, target, requested)?;
     // create
     issue(
         ctx,

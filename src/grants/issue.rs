@@ -42,12 +42,26 @@ pub struct Grant<'a> {
     pub jti: Option<String>,
 }
 
-pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
-    let ttl = g.agent.ttl_seconds.clamp(
+/// When a token of `agent` issued `now` expires, and what set it: the
+/// agent's `token_ttl` (within 5–15 minutes) or the earliest `exp` of the
+/// presented tokens, ours never outliving them.
+pub fn lifetime(
+    agent: &Agent,
+    not_after: Option<UnixTime>,
+    now: UnixTime,
+) -> (UnixTime, &'static str) {
+    let ttl = agent.ttl_seconds.clamp(
         MIN_TOKEN_TTL.as_secs() as i64,
         MAX_TOKEN_TTL.as_secs() as i64,
     );
-    let exp = g.not_after.map_or(now + ttl, |na| na.min(now + ttl));
+    match not_after {
+        Some(na) if na < now + ttl => (na, "the presented token's exp"),
+        _ => (now + ttl, "the agent's token_ttl"),
+    }
+}
+
+pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, Denial> {
+    let (exp, _) = lifetime(g.agent, g.not_after, now);
     if exp <= now {
         return Err(Denial::new(
             ErrorCode::InvalidRequest,

@@ -4,6 +4,7 @@
 
 mod authorization_code;
 mod client_credentials;
+pub mod explain;
 mod id_jag;
 mod issue;
 mod refresh;

@@ -1,5 +1,5 @@
 //! `/admin/revocations`: revoke by jti, subject, agent or client, and list
-//! live revocations; `/admin/audit`, `/admin/health`. A bearer credential whose SHA-256 is configured in
+//! live revocations; `/admin/audit`, `/admin/health`, `/admin/explain`. A bearer credential whose SHA-256 is configured in
 //! `[admin]`; without it the admin API does not exist (404).
 
 use axum::Json;
@@ -240,6 +240,43 @@ pub async fn audit(
                     Json(serde_json::json!({ "records": records, "next": next })).into_response()
                 })
                 .map_err(unavailable)
+        }
+        Err(e) => Err(Denial::new(
+            ErrorCode::InvalidRequest,
+            Reason::BadRequest,
+            e.body_text(),
+        )),
+    };
+    finish(&app, request, facts, "done", result).await
+}
+
+/// `POST /admin/explain`: what `/token` would decide, and why (see
+/// `grants::explain`). An admin read: audited, never a token.
+pub async fn explain(
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Json<crate::grants::explain::ExplainRequest>, JsonRejection>,
+) -> Response {
+    let (app, request) = match admitted(caller, &headers).await {
+        Ok(admitted) => admitted,
+        Err(res) => return res,
+    };
+    let mut facts = Facts::default();
+    let result = match body {
+        Ok(Json(req)) => {
+            facts.agent = Some(req.agent.clone());
+            facts.audience = Some(req.resource.clone());
+            let explained =
+                crate::grants::explain::explain(&app.grants(), &req, app.clock.now()).await;
+            if let Ok(e) = &explained {
+                facts.detail = format!(
+                    "explained: {}{}",
+                    e.decision,
+                    e.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                );
+                facts.subject = e.sub.clone();
+            }
+            explained.map(|e| Json(e).into_response())
         }
         Err(e) => Err(Denial::new(
             ErrorCode::InvalidRequest,

@@ -99,7 +99,8 @@ fn groups(dev_mode: bool) -> Groups {
         .post("/admin/revocations", admin::create)
         .get("/admin/revocations", admin::list)
         .get("/admin/audit", admin::audit)
-        .get("/admin/health", admin::health);
+        .get("/admin/health", admin::health)
+        .post("/admin/explain", admin::explain);
     Groups {
         ops,
         public,

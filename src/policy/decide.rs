@@ -25,6 +25,23 @@ impl User<'_> {
     }
 }
 
+/// One candidate scope and what the group rules made of it: the trace
+/// `explain` prints, and the steps [`decide_scopes`] folds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScopeStep {
+    pub scope: String,
+    /// `required` or `optional` (the agent's declaration).
+    pub declared: &'static str,
+    /// `granted`, `dropped` (optional, not held) or `denied` (required, not held).
+    pub outcome: &'static str,
+    /// What decided it: the `[scope_groups]` entry that holds it for this
+    /// user, that no group rule applies (workload), or the holders missed.
+    pub rule: String,
+    /// The refusal a denied step makes.
+    #[serde(skip)]
+    pub denial: Option<Denial>,
+}
+
 /// Decide the target and the scopes to grant.
 ///
 /// - `target` must be one of the agent's resources (`invalid_target`).
@@ -41,6 +58,39 @@ pub fn decide_scopes(
     target: &str,
     requested: Option<&[String]>,
 ) -> Result<Vec<String>, Denial> {
+    let steps = scope_steps(policy, agent, user, target, requested)?;
+    if let Some(d) = steps.iter().find_map(|s| s.denial.clone()) {
+        return Err(d);
+    }
+    let granted: Vec<String> = steps
+        .into_iter()
+        .filter(|s| s.outcome == "granted")
+        .map(|s| s.scope)
+        .collect();
+    if granted.is_empty() {
+        return Err(Denial::new(
+            ErrorCode::InvalidScope,
+            Reason::NoScopeGranted,
+            format!(
+                "no scope of agent {} for {} can be granted to this subject",
+                agent.id,
+                shown(target)
+            ),
+        ));
+    }
+    Ok(granted)
+}
+
+/// The rules of [`decide_scopes`] up to each scope's own verdict: `Err`
+/// for what refuses the whole request (target, undeclared scope, the
+/// agent's user population), else one step per candidate scope.
+pub fn scope_steps(
+    policy: &Policy,
+    agent: &Agent,
+    user: Option<User<'_>>,
+    target: &str,
+    requested: Option<&[String]>,
+) -> Result<Vec<ScopeStep>, Denial> {
     let resource_scopes = policy
         .resource_scopes(target)
         .filter(|_| agent.resources.contains(target))
@@ -86,50 +136,58 @@ pub fn decide_scopes(
     if let Some(user) = user {
         check_population(agent, &user)?;
     }
-    let mut granted = Vec::with_capacity(candidates.len());
+    let mut steps: Vec<ScopeStep> = Vec::with_capacity(candidates.len());
     for scope in candidates {
-        let held = match &user {
-            None => true,
-            Some(u) => policy
-                .holders
-                .get(scope)
-                .is_some_and(|hs| hs.iter().any(|(up, g)| u.in_group(up, g))),
-        };
-        if held {
-            if !granted.contains(&scope) {
-                granted.push(scope);
-            }
+        if steps.iter().any(|s| s.scope == scope) {
             continue;
         }
-        if agent.required.iter().any(|r| r == scope) {
-            return Err(match user.map(|u| u.groups) {
-                Some(Groups::Unknown) => Denial::new(
-                    ErrorCode::InvalidScope,
-                    Reason::GroupsOverage,
-                    format!(
-                        "scope {scope} needs a group, and the user's groups are not in the token (groups overage)"
-                    ),
-                ),
-                _ => Denial::new(
-                    ErrorCode::InvalidScope,
-                    Reason::MissingGroup,
-                    format!("the user is in no group that may hold required scope {scope}"),
-                ),
-            });
-        }
+        let required = agent.required.iter().any(|r| r == scope);
+        let declared = if required { "required" } else { "optional" };
+        let holders = policy.holders.get(scope);
+        let held_by = match &user {
+            None => Some("no group rule: a workload token".to_string()),
+            Some(u) => holders
+                .and_then(|hs| hs.iter().find(|(up, g)| u.in_group(up, g)))
+                .map(|(up, g)| format!("[scope_groups] \"{up}:{g}\"")),
+        };
+        let step = |outcome, rule, denial| ScopeStep {
+            scope: scope.to_string(),
+            declared,
+            outcome,
+            rule,
+            denial,
+        };
+        steps.push(match held_by {
+            Some(rule) => step("granted", rule, None),
+            None => {
+                let mut names: Vec<String> = holders
+                    .map(|hs| hs.iter().map(|(up, g)| format!("{up}:{g}")).collect())
+                    .unwrap_or_default();
+                names.sort();
+                let rule = format!("held by none of the user's groups (holders: {})", names.join(", "));
+                if !required {
+                    step("dropped", rule, None)
+                } else {
+                    let denial = match user.map(|u| u.groups) {
+                        Some(Groups::Unknown) => Denial::new(
+                            ErrorCode::InvalidScope,
+                            Reason::GroupsOverage,
+                            format!(
+                                "scope {scope} needs a group, and the user's groups are not in the token (groups overage)"
+                            ),
+                        ),
+                        _ => Denial::new(
+                            ErrorCode::InvalidScope,
+                            Reason::MissingGroup,
+                            format!("the user is in no group that may hold required scope {scope}"),
+                        ),
+                    };
+                    step("denied", rule, Some(denial))
+                }
+            }
+        });
     }
-    if granted.is_empty() {
-        return Err(Denial::new(
-            ErrorCode::InvalidScope,
-            Reason::NoScopeGranted,
-            format!(
-                "no scope of agent {} for {} can be granted to this subject",
-                agent.id,
-                shown(target)
-            ),
-        ));
-    }
-    Ok(granted.into_iter().map(str::to_string).collect())
+    Ok(steps)
 }
 
 /// [`decide_scopes`] for a user pattern, honouring report-only agents: when

@@ -16,7 +16,7 @@ use crate::error::ErrorCode;
 use crate::reason::Reason;
 
 pub use crate::config::check_scope;
-pub use decide::{User, decide_scopes, decide_user_scopes};
+pub use decide::{ScopeStep, User, decide_scopes, decide_user_scopes, scope_steps};
 pub use exchange::{
     Arrival, Decided, Exchange, Outcome, Presented, RevocationView, Token, Waiver, decide_exchange,
 };
@@ -240,6 +240,10 @@ impl Policy {
             max_delegation_depth: config.token_exchange.max_delegation_depth,
             id_jag: config.id_jag.clone(),
         }
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.id == id)
     }
 
     pub fn agent_by_client(&self, client_id: &str) -> Option<&Agent> {

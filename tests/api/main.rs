@@ -8,6 +8,7 @@ mod architecture;
 mod audit;
 mod authorize;
 mod cli;
+mod cli_explain;
 mod cli_keys;
 mod dev_idp;
 mod discovery;

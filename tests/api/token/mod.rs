@@ -7,6 +7,7 @@
 
 mod chains;
 mod client_auth;
+mod explain;
 mod fixture;
 mod hybrid;
 mod obo;

@@ -299,6 +299,7 @@ impl App {
             codes: &*self.store.db,
             refresh: &*self.store.db,
             authorization: &self.config.authorization,
+            break_glass: &*self.store.db,
         }
     }
 
@@ -389,6 +390,7 @@ impl App {
         if let Err(e) = db.prune_refresh(now).await {
             tracing::warn!(error = %e, "pruning refresh tokens failed");
         }
+        crate::break_glass::watch(&**db, now).await;
     }
 
     /// Storage reachable and a signing key active. The whole report is for

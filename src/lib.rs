@@ -21,6 +21,7 @@
 pub mod app;
 pub mod audit;
 pub mod authorization;
+pub mod break_glass;
 pub mod cli;
 pub mod client_auth;
 pub mod clock;

@@ -86,6 +86,7 @@ pub const DISCOVERY_REFUSED: &str = "agent_sts_upstream_discovery_refused_total"
 pub const AUDIT_BACKLOG: &str = "agent_sts_audit_backlog";
 pub const AUDIT_DROPPED: &str = "agent_sts_audit_dropped_total";
 pub const AUDIT_FOLDED: &str = "agent_sts_audit_folded_total";
+pub const BREAK_GLASS_OPEN: &str = "agent_sts_break_glass_windows_open";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
@@ -150,6 +151,11 @@ fn describe() {
         DISCOVERY_REFUSED,
         "URLs from an upstream's discovery document refused (URL rules, credentials off the issuer's origin)"
     );
+    describe_gauge!(
+        BREAK_GLASS_OPEN,
+        "Break-glass windows open now, on every replica (alert on any)"
+    );
+    gauge!(BREAK_GLASS_OPEN).set(0.0);
     describe_gauge!(
         READY_CHECK,
         "Readiness checks as last evaluated (1 ok, 0 failing) by check: draining, database, signing_key, redis"
@@ -226,6 +232,10 @@ pub fn shed() {
 
 pub fn timed_out() {
     counter!(TIMEOUTS).increment(1);
+}
+
+pub fn break_glass_open(n: usize) {
+    gauge!(BREAK_GLASS_OPEN).set(n as f64);
 }
 
 pub fn in_flight(n: usize) {

@@ -82,6 +82,8 @@ pub enum Reason {
     /// large, too slow, on a private address, not naming itself, bad
     /// redirect URIs).
     ClientMetadataInvalid,
+    /// A break-glass window for an agent configured `break_glass = false`.
+    BreakGlassNotAllowed,
     /// The `assertion` of a jwt-bearer grant is not an ID-JAG
     /// (`typ: oauth-id-jag+jwt`), or an ID-JAG was sent as another token.
     NotAnIdJag,

@@ -43,6 +43,9 @@ pub struct Facts {
     pub detail: String,
     /// Report-only: allowed, but recorded as the refusal it would have been.
     pub would_deny: Option<(Reason, String)>,
+    /// An allow's reason code when it is not the endpoint's usual one
+    /// (`break_glass`: issued under a break-glass window).
+    pub allowed_as: Option<&'static str>,
 }
 
 /// How the request ended.

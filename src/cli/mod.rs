@@ -12,6 +12,7 @@ use crate::config::{Config, SecretSource, Span};
 use crate::dev::setup;
 use crate::tokens::keys::{self, SigningAlg};
 
+mod break_glass;
 mod explain;
 mod revoke;
 
@@ -83,6 +84,11 @@ pub enum Command {
     /// and why (scopes, rules, pattern, act, TTL), without issuing
     /// anything. Exit 0 allow, 1 deny, 2 usage or configuration error.
     Explain(explain::ExplainArgs),
+    /// Open, close or list break-glass windows: the roll-out's fallback
+    /// path (workload tokens for an agent whose policy refuses them), at
+    /// most 24 hours, audited, revoked on close.
+    #[command(subcommand)]
+    BreakGlass(break_glass::BreakGlassCommand),
     /// Revoke tokens now, on every replica: one token (--jti), every token
     /// of a user (--subject, optionally --idp), of an agent or of a client
     /// issued up to this moment. Same logic as POST /admin/revocations.
@@ -232,6 +238,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Clients(ClientsCommand::NewSecret) => new_secret(),
         Command::Audit(cmd) => audit_command(cmd).await,
         Command::Explain(args) => explain::run(args, clock).await,
+        Command::BreakGlass(cmd) => break_glass::run(cmd, clock).await,
         Command::Revoke {
             config,
             jti,

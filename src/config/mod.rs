@@ -2,6 +2,7 @@
 //! environment overlay for the storage URLs. A bad file fails at start with
 //! the file, the line where known, the field path and what is wrong.
 
+mod break_glass;
 mod catalogue;
 mod id_jag;
 mod interactive;
@@ -16,6 +17,7 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
+pub use break_glass::{BREAK_GLASS_CEILING, BreakGlassConfig};
 pub use id_jag::{
     DEFAULT_ID_JAG_MAX_LIFETIME, ID_JAG_LIFETIME_CEILING, IdJagAudience, IdJagConfig,
 };

@@ -46,6 +46,9 @@ pub struct Config {
     /// The ID-JAGs this server issues (SEP-990 leg 1).
     #[serde(default)]
     pub id_jag: super::IdJagConfig,
+    /// Break-glass windows: the longest one an operator may open.
+    #[serde(default)]
+    pub break_glass: super::BreakGlassConfig,
     /// The admin API (`/admin/...`); closed unless configured.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
@@ -514,6 +517,9 @@ pub struct AgentConfig {
     /// Its own `/token` rate; default `rate_limits.token_per_agent`.
     #[serde(default)]
     pub rate_limit: Option<RateSetting>,
+    /// May an operator open a break-glass window for it (default true)?
+    #[serde(default = "default_true")]
+    pub break_glass: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -569,4 +575,8 @@ pub struct WorkloadIdentity {
     /// The workload principal as that upstream names it (e.g.
     /// `system:serviceaccount:agents:support-bot`).
     pub subject: String,
+}
+
+fn default_true() -> bool {
+    true
 }

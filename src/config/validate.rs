@@ -68,6 +68,14 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     super::trust::validate_serves(c, &mut e);
     super::interactive::validate(c, &mut e);
     super::id_jag::validate(c, &mut e);
+    if c.break_glass.max_window > super::BREAK_GLASS_CEILING
+        || c.break_glass.max_window < Span::from_secs(60)
+    {
+        e.push(
+            "break_glass.max_window",
+            format!("{} is out of range: 1m to 24h", c.break_glass.max_window),
+        );
+    }
     if c.audit.insecure_disable && !c.dev_mode {
         e.push(
             "audit.insecure_disable",

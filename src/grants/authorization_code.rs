@@ -119,6 +119,7 @@ pub async fn redeem(
             waived: grant.waived,
             ancestors: Vec::new(),
             jti: Some(grant.jti),
+            break_glass: None,
         },
         now,
     )?;

@@ -3,9 +3,12 @@
 
 use super::issue::{Grant, Issued, issue};
 use super::{CredentialsRequest, Grants};
+use crate::audit::Facts;
 use crate::clock::UnixTime;
 use crate::config::Pattern;
-use crate::policy::{Agent, Denial, decide_scopes};
+use crate::error::ErrorCode;
+use crate::policy::{Agent, Denial, decide_break_glass, decide_scopes};
+use crate::reason::Reason;
 
 /// The workload pattern's decision: the agent may use it, and the scopes
 /// it declares for the target (no group rule applies).
@@ -19,16 +22,33 @@ pub fn decide(
     decide_scopes(policy, agent, None, target, requested)
 }
 
-pub fn grant(
+/// The workload grant; when the policy refuses the agent the workload
+/// pattern, an open break-glass window may let it through
+/// ([`decide_break_glass`]): the token then carries the window in
+/// `urn:agent.break_glass`, never outlives it, and is recorded so that
+/// closing the window revokes it.
+pub async fn grant(
     ctx: &Grants<'_>,
     agent: &Agent,
     req: &CredentialsRequest,
     now: UnixTime,
+    facts: &mut Facts,
 ) -> Result<Issued, Denial> {
     let (target, requested) = (req.target.as_str(), req.scopes.as_deref());
-    let scopes = decide(ctx.policy, agent, target, requested)?;
-    // create
-    issue(
+    let (scopes, window) = match decide(ctx.policy, agent, target, requested) {
+        Ok(scopes) => (scopes, None),
+        Err(refused) if refused.reason == Reason::PatternNotAllowed && agent.break_glass => {
+            let windows = ctx.break_glass.open_windows(now).await.map_err(|e| {
+                tracing::error!(error = %e, "break-glass windows unreadable");
+                refused.clone()
+            })?;
+            let w = decide_break_glass(agent, &windows, target, refused, now)?.clone();
+            let scopes = decide_scopes(ctx.policy, agent, None, target, requested)?;
+            (scopes, Some(w))
+        }
+        Err(d) => return Err(d),
+    };
+    let issued = issue(
         ctx,
         Grant {
             agent,
@@ -40,12 +60,32 @@ pub fn grant(
             may_act: None,
             idp: None,
             tid: None,
-            not_after: None,
+            not_after: window.as_ref().map(|w| w.expires_at),
             triggered_by: req.triggered_by.clone(),
             waived: None,
             ancestors: Vec::new(),
             jti: None,
+            break_glass: window.as_ref().map(|w| (w.id.clone(), w.reason.clone())),
         },
         now,
-    )
+    )?;
+    if let Some(w) = window {
+        // Recorded before the answer: a token its window's closing could
+        // not revoke is never handed out.
+        ctx.break_glass
+            .record_window_token(&w.id, &issued.claims.jti, issued.claims.exp)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "break-glass token not recorded; none issued");
+                Denial::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    Reason::AuditUnavailable,
+                    "the token could not be recorded; nothing was issued, try again",
+                )
+            })?;
+        tracing::warn!(window = %w.id, agent = %agent.id, jti = %issued.claims.jti, "token issued under a break-glass window");
+        facts.allowed_as = Some("break_glass");
+        facts.detail = format!("under break-glass window {}: {}", w.id, w.reason);
+    }
+    Ok(issued)
 }

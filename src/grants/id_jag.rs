@@ -158,6 +158,7 @@ pub async fn redeem(
         waived: d.waiver.map(|w| w.waived),
         ancestors: d.ancestors,
         jti: None,
+        break_glass: None,
     };
     issue(ctx, grant, now)
 }

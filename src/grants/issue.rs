@@ -40,6 +40,9 @@ pub struct Grant<'a> {
     /// Drawn beforehand (an authorization code knows the `jti` of the
     /// token it will issue, to revoke it on a replay); else drawn here.
     pub jti: Option<String>,
+    /// Issued under a break-glass window: (its id, its reason), carried
+    /// in `urn:agent.break_glass`.
+    pub break_glass: Option<(String, String)>,
 }
 
 /// When a token of `agent` issued `now` expires, and what set it: the
@@ -79,6 +82,9 @@ pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, De
     }
     if !g.ancestors.is_empty() {
         agent["derived_from"] = derived_from(&g.ancestors);
+    }
+    if let Some((id, reason)) = &g.break_glass {
+        agent["break_glass"] = json!({ "id": id, "reason": reason });
     }
     // A failed draw fails closed: a predictable jti would make revocation
     // by jti and replay bookkeeping guessable.

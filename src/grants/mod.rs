@@ -171,6 +171,8 @@ pub struct Grants<'a> {
     /// Refresh tokens, likewise.
     pub refresh: &'a dyn RefreshStore,
     pub authorization: &'a AuthorizationConfig,
+    /// Break-glass windows and the tokens issued under them.
+    pub break_glass: &'a dyn crate::store::BreakGlassStore,
 }
 
 /// Run a token request and make its audit record durable before the
@@ -187,7 +189,7 @@ pub async fn token_recorded(
         Err(d) => (Facts::default(), Err(d)),
     };
     let verdict = match &result {
-        Ok(_) => Verdict::Allow("granted"),
+        Ok(_) => Verdict::Allow(facts.allowed_as.unwrap_or("granted")),
         Err(d) => Verdict::Deny(d.reason, &d.description),
     };
     let record = AuditRecord::of(request, Event::Token, facts, verdict);
@@ -245,9 +247,10 @@ pub async fn token(
                 exchanged.describe(&mut facts);
                 (exchanged.result?, None)
             }
-            GrantRequest::ClientCredentials(c) => {
-                (client_credentials::grant(ctx, agent, &c, now)?, None)
-            }
+            GrantRequest::ClientCredentials(c) => (
+                client_credentials::grant(ctx, agent, &c, now, &mut facts).await?,
+                None,
+            ),
             GrantRequest::AuthorizationCode(c) => {
                 facts.pattern = Some("interactive".into());
                 let (issued, refresh) = authorization_code::redeem(ctx, agent, &c, now).await?;

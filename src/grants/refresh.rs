@@ -229,6 +229,7 @@ pub async fn refresh(
             waived: waiver.map(|w| w.reason.as_str().to_string()),
             ancestors: Vec::new(),
             jti: None,
+            break_glass: None,
         },
         now,
     )?;

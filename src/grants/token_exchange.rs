@@ -152,6 +152,7 @@ pub async fn exchange(
                 waived: d.waiver.map(|w| w.waived),
                 ancestors: d.ancestors,
                 jti: None,
+                break_glass: None,
             };
             (issue(ctx, grant, now), waiver)
         }

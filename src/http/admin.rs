@@ -55,7 +55,7 @@ async fn authorize(
 }
 
 /// An admin request's app and context, once its credential checks out.
-async fn admitted(
+pub(super) async fn admitted(
     caller: Caller,
     headers: &HeaderMap,
 ) -> Result<(AppState, RequestContext), Response> {
@@ -64,7 +64,7 @@ async fn admitted(
 }
 
 /// Record an admin action's outcome, then answer with `ok` or the refusal.
-async fn finish(
+pub(super) async fn finish(
     app: &AppState,
     request: RequestContext,
     facts: Facts,

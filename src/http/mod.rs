@@ -4,6 +4,7 @@
 
 mod admin;
 mod authorize;
+mod break_glass;
 mod context;
 mod dev_idp;
 mod discovery;
@@ -100,7 +101,10 @@ fn groups(dev_mode: bool) -> Groups {
         .get("/admin/revocations", admin::list)
         .get("/admin/audit", admin::audit)
         .get("/admin/health", admin::health)
-        .post("/admin/explain", admin::explain);
+        .post("/admin/explain", admin::explain)
+        .post("/admin/break-glass", break_glass::create)
+        .get("/admin/break-glass", break_glass::index)
+        .post("/admin/break-glass/{id}/close", break_glass::end);
     Groups {
         ops,
         public,

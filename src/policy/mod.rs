@@ -5,9 +5,11 @@
 //! scopes someone can hold) are enforced at load by `config::validate`;
 //! what is decided here is per request: pattern, target, scopes, user.
 
+mod break_glass;
 mod decide;
 mod exchange;
 mod id_jag;
+pub use break_glass::decide_break_glass;
 
 use std::collections::{HashMap, HashSet};
 
@@ -79,6 +81,8 @@ pub struct Agent {
     pub user_groups: Vec<(String, String)>,
     /// Group rules report (`would_deny`) instead of deny.
     pub report_only: bool,
+    /// May a break-glass window be opened for it?
+    pub break_glass: bool,
 }
 
 impl Agent {
@@ -99,6 +103,7 @@ impl Agent {
                 .filter_map(|g| split_group(g))
                 .collect(),
             report_only: a.enforcement == crate::config::Enforcement::ReportOnly,
+            break_glass: a.break_glass,
         }
     }
 

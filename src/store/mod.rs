@@ -12,7 +12,7 @@
 //! `AGENT_STS_TEST_DATABASE_URL` is set (CI sets it).
 //!
 //! Each concern is a trait ([`RevocationStore`], [`AuditStore`],
-//! [`ReplicaStore`], [`OneTimeStore`], [`RefreshStore`]); a backend
+//! [`ReplicaStore`], [`OneTimeStore`], [`RefreshStore`], [`BreakGlassStore`]); a backend
 //! implements them all as a [`Database`], and each consumer holds only the
 //! trait it uses.
 //!
@@ -20,6 +20,7 @@
 
 mod audit;
 mod authorization;
+mod break_glass;
 mod postgres;
 mod redis_store;
 mod replay;
@@ -34,6 +35,7 @@ use crate::config::SecretString;
 
 pub use audit::{AuditFilter, AuditRow};
 pub use authorization::{OneTimeStore, RefreshRow, RefreshStore, RefreshUse, Taken};
+pub use break_glass::{BreakGlassStore, BreakGlassWindow};
 pub use redis_store::{REDIS_CALL_TIMEOUT, RedisStore};
 pub use replay::ReplayCache;
 pub use revocations::{Revocation, RevocationKind};
@@ -127,7 +129,7 @@ pub trait ReplicaStore: Send + Sync + std::fmt::Debug {
 /// tests (`tests/api/store.rs`) hold both to the same behaviour.
 #[async_trait::async_trait]
 pub trait Database:
-    RevocationStore + AuditStore + ReplicaStore + OneTimeStore + RefreshStore
+    RevocationStore + AuditStore + ReplicaStore + OneTimeStore + RefreshStore + BreakGlassStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -180,7 +180,7 @@ fn check_refuses_bad_configs_with_one_line() {
             "dev-mode.toml",
             format!("dev_mode = true\n{EXAMPLE}"),
             ":1: dev_mode: unknown field `dev_mode`, expected one of `issuer`, `listen`, `storage`, \
-             `keys`, `upstreams`, `resources`, `agents`, `scope_groups`, `token_exchange`, `introspectors`, `revocation`, `authorization`, `id_jag`, `admin`, `audit`, `server`, `outbound`, `rate_limits`"
+             `keys`, `upstreams`, `resources`, `agents`, `scope_groups`, `token_exchange`, `introspectors`, `revocation`, `authorization`, `id_jag`, `break_glass`, `admin`, `audit`, `server`, `outbound`, `rate_limits`"
                 .to_string(),
         ),
         (

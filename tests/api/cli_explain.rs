@@ -158,3 +158,72 @@ fn explain_exits_0_on_allow_1_on_deny_2_when_it_cannot_explain() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert_eq!(out.stderr.trim(), "error: no agent nobody");
 }
+
+#[test]
+fn break_glass_opens_lists_and_closes_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let go = |args: &[&str]| run(dir.path(), args);
+    let out = go(&[
+        "break-glass",
+        "open",
+        "--config",
+        &config,
+        "--agent",
+        "support-bot",
+        "--for",
+        "2h",
+        "--reason",
+        "IdP outage INC-7",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let id = out.stdout.split_whitespace().nth(1).unwrap().to_string();
+    assert!(id.starts_with("bg-"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("for agent support-bot until ")
+            && out.stdout.ends_with("(IdP outage INC-7)\n"),
+        "{}",
+        out.stdout
+    );
+
+    let listed = go(&["break-glass", "list", "--config", &config]);
+    assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+    assert!(
+        listed
+            .stdout
+            .starts_with(&format!("{id}  agent support-bot  until ")),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed.stdout.contains("resources all  opened by cli"),
+        "{}",
+        listed.stdout
+    );
+
+    let too_long = go(&[
+        "break-glass",
+        "open",
+        "--config",
+        &config,
+        "--agent",
+        "support-bot",
+        "--for",
+        "25h",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(
+        too_long.one_error_line(),
+        "error: a window lasts from 1s to 1d (break_glass.max_window); 25h was asked"
+    );
+
+    let closed = go(&["break-glass", "close", "--config", &config, &id]);
+    assert_eq!(closed.code, Some(0), "{}", closed.stderr);
+    assert_eq!(
+        closed.stdout,
+        format!("closed {id}; 0 token(s) issued under it revoked\n")
+    );
+    let listed = go(&["break-glass", "list", "--config", &config]);
+    assert_eq!(listed.stdout, "no break-glass window is open\n");
+}

@@ -148,10 +148,6 @@ async fn an_id_jag_from_one_agent_sts_buys_a_token_at_another() {
     );
     assert_eq!(record["audience"], two.b.base);
 
-    // An ID-JAG is no access token: B's gateway finds it inactive.
-    let seen = introspect(&two.b, &two.secret, &jag).await;
-    assert_eq!(seen["active"], json!(false), "{seen}");
-
     let mut trail_b = Trail::start(&two.b.app.store.db).await;
     let (status, body) = post_token(
         &two.b,
@@ -177,6 +173,10 @@ async fn an_id_jag_from_one_agent_sts_buys_a_token_at_another() {
             two.a.base
         )
     );
+    // An ID-JAG is no access token: B's gateway finds it inactive.
+    let seen = introspect(&two.b, &two.secret, &jag).await;
+    assert_eq!(seen["active"], json!(false), "{seen}");
+
     assert_eq!(introspect(&two.b, &two.secret, token).await["active"], true);
 }
 

@@ -9,6 +9,7 @@ use crate::config::Pattern;
 use crate::error::ErrorCode;
 use crate::policy::{Agent, Denial, decide_break_glass, decide_scopes};
 use crate::reason::Reason;
+use crate::store::BreakGlassWindow;
 
 /// The workload pattern's decision: the agent may use it, and the scopes
 /// it declares for the target (no group rule applies).
@@ -20,6 +21,31 @@ pub fn decide(
 ) -> Result<Vec<String>, Denial> {
     agent.allows(Pattern::Workload)?;
     decide_scopes(policy, agent, None, target, requested)
+}
+
+/// [`decide`], then, when the policy refuses the agent the workload
+/// pattern, the break-glass windows open `now` ([`decide_break_glass`]):
+/// the scopes, and the window that let them through.
+pub async fn decide_now(
+    ctx: &Grants<'_>,
+    agent: &Agent,
+    target: &str,
+    requested: Option<&[String]>,
+    now: UnixTime,
+) -> Result<(Vec<String>, Option<BreakGlassWindow>), Denial> {
+    match decide(ctx.policy, agent, target, requested) {
+        Ok(scopes) => Ok((scopes, None)),
+        Err(refused) if refused.reason == Reason::PatternNotAllowed && agent.break_glass => {
+            let windows = ctx.break_glass.open_windows(now).await.map_err(|e| {
+                tracing::error!(error = %e, "break-glass windows unreadable");
+                refused.clone()
+            })?;
+            let w = decide_break_glass(agent, &windows, target, refused, now)?.clone();
+            let scopes = decide_scopes(ctx.policy, agent, None, target, requested)?;
+            Ok((scopes, Some(w)))
+        }
+        Err(d) => Err(d),
+    }
 }
 
 /// The workload grant; when the policy refuses the agent the workload
@@ -35,19 +61,7 @@ pub async fn grant(
     facts: &mut Facts,
 ) -> Result<Issued, Denial> {
     let (target, requested) = (req.target.as_str(), req.scopes.as_deref());
-    let (scopes, window) = match decide(ctx.policy, agent, target, requested) {
-        Ok(scopes) => (scopes, None),
-        Err(refused) if refused.reason == Reason::PatternNotAllowed && agent.break_glass => {
-            let windows = ctx.break_glass.open_windows(now).await.map_err(|e| {
-                tracing::error!(error = %e, "break-glass windows unreadable");
-                refused.clone()
-            })?;
-            let w = decide_break_glass(agent, &windows, target, refused, now)?.clone();
-            let scopes = decide_scopes(ctx.policy, agent, None, target, requested)?;
-            (scopes, Some(w))
-        }
-        Err(d) => return Err(d),
-    };
+    let (scopes, window) = decide_now(ctx, agent, target, requested, now).await?;
     let issued = issue(
         ctx,
         Grant {

@@ -195,8 +195,18 @@ pub async fn explain(
         out.pattern = Some("workload");
         out.sub = Some(agent.principal().to_string());
         out.scopes = scope_steps(ctx.policy, agent, None, &target, requested).unwrap_or_default();
-        let decided = super::client_credentials::decide(ctx.policy, agent, &target, requested);
-        return Ok(finish(out, agent, decided.map(|s| (s, None, None)), now));
+        let decided =
+            super::client_credentials::decide_now(ctx, agent, &target, requested, now).await;
+        let decided = decided.map(|(scopes, window)| {
+            if let Some(w) = &window {
+                out.verification = format!(
+                    "no subject: the workload pattern, let through by break-glass window {} ({})",
+                    w.id, w.reason
+                );
+            }
+            (scopes, None, window.map(|w| w.expires_at))
+        });
+        return Ok(finish(out, agent, decided, now));
     };
     let arrival = match req.pattern {
         Some(Pattern::Interactive) => Arrival::SignedIn,

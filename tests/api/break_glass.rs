@@ -182,6 +182,25 @@ async fn a_window_lets_the_agent_in_marks_its_tokens_and_closing_revokes_them_ev
             format!("under break-glass window {id}: IdP outage INC-42")
         );
     }
+    // explain agrees with /token: the window lets the workload pattern through.
+    let (status, e) = fx
+        .admin(
+            &fx.t,
+            "/admin/explain",
+            Some(json!({"agent": "desk", "resource": MCP})),
+        )
+        .await;
+    assert_eq!(
+        (status, e["decision"].as_str()),
+        (200, Some("allow")),
+        "{e}"
+    );
+    assert_eq!(
+        e["verification"],
+        format!(
+            "no subject: the workload pattern, let through by break-glass window {id} (IdP outage INC-42)"
+        )
+    );
     let (status, body) = fx.cc(&fx.t, "desk", OTHER).await;
     assert_eq!(
         (status, body["error"].as_str()),

@@ -229,19 +229,7 @@ pub async fn issue_id_jag(
     if let Some(g) = &d.groups {
         claims["groups"] = json!(g);
     }
-    let ring = ctx.keys.current();
-    let key = ring.signer(now).ok_or_else(|| {
-        tracing::error!("no active signing key");
-        Denial::new(
-            ErrorCode::TemporarilyUnavailable,
-            Reason::InvalidOwnToken,
-            "no signing key is active; try again later",
-        )
-    })?;
-    let assertion = crate::tokens::sign_jwt(key, TYP_ID_JAG, &claims).map_err(|e| {
-        tracing::error!(error = %e, "signing failed");
-        Denial::new(ErrorCode::ServerError, Reason::InvalidOwnToken, "")
-    })?;
+    let assertion = super::issue::sign(ctx, TYP_ID_JAG, &claims, now)?;
     facts.jti = Some(jti);
     facts.expires_at = Some(exp);
     facts.scopes_granted = Some(d.scopes.clone());

@@ -115,6 +115,17 @@ pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, De
         idp: g.idp,
         tid: g.tid,
     };
+    let token = sign(ctx, TYP_AT_JWT, &claims.to_json(), now)?;
+    Ok(Issued { token, claims })
+}
+
+/// Sign `claims` as a JWT of type `typ` with our active key.
+pub fn sign(
+    ctx: &Grants<'_>,
+    typ: &str,
+    claims: &serde_json::Value,
+    now: UnixTime,
+) -> Result<String, Denial> {
     let ring = ctx.keys.current();
     let key = ring.signer(now).ok_or_else(|| {
         tracing::error!("no active signing key");
@@ -124,9 +135,8 @@ pub fn issue(ctx: &Grants<'_>, g: Grant<'_>, now: UnixTime) -> Result<Issued, De
             "no signing key is active; try again later",
         )
     })?;
-    let token = sign_jwt(key, TYP_AT_JWT, &claims.to_json()).map_err(|e| {
+    sign_jwt(key, typ, claims).map_err(|e| {
         tracing::error!(error = %e, "signing failed");
         Denial::new(ErrorCode::ServerError, Reason::InvalidOwnToken, "")
-    })?;
-    Ok(Issued { token, claims })
+    })
 }

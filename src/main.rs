@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             for line in e.to_string().lines() {
                 eprintln!("error: {line}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

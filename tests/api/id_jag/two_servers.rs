@@ -148,11 +148,13 @@ async fn an_id_jag_from_one_agent_sts_buys_a_token_at_another() {
     );
     assert_eq!(record["audience"], two.b.base);
 
-    // An ID-JAG is no access token: B's gateway finds it inactive.
+    // An ID-JAG is no access token: B's gateway finds it inactive. Its
+    // record is committed after the answer: wait for it, so that the
+    // trail below starts after it.
+    let mut trail_b = Trail::start(&two.b.app.store.db).await;
     let seen = introspect(&two.b, &two.secret, &jag).await;
     assert_eq!(seen["active"], json!(false), "{seen}");
-
-    let mut trail_b = Trail::start(&two.b.app.store.db).await;
+    trail_b.wait(1).await;
     let (status, body) = post_token(
         &two.b,
         "mcp-host",

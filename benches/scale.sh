@@ -166,8 +166,8 @@ audit)
   echo "filling $rows audit rows ..."
   t0=$(date +%s.%N)
   lib_psql -c "
-    INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record)
-    SELECT chain, g, at, ev, 'allow', rs, subj, agent, ph, h,
+    INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, pattern, idp, prev_hash, hash, record)
+    SELECT chain, g, at, ev, 'allow', rs, subj, agent, CASE WHEN ev = 'token' THEN 'hybrid' END, 'https://example.okta.com/oauth2/default', ph, h,
       '{\"chain\":\"' || chain || '\",\"seq\":' || g || ',\"time\":\"' || to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
       || '\",\"request_id\":\"' || substr(md5(g || 'r'), 1, 22) || '\",\"event\":\"' || ev || '\",\"decision\":\"allow\",\"reason\":\"' || rs
       || '\",\"detail\":\"\",\"subject\":\"' || subj || '\",\"idp\":\"https://example.okta.com/oauth2/default\",\"tenant\":null,\"agent\":\"' || agent

@@ -8,6 +8,7 @@ mod backlog;
 mod facts;
 pub mod log;
 pub mod record;
+pub mod report;
 pub mod verify;
 mod writer;
 

@@ -12,6 +12,7 @@ use crate::config::{Config, SecretSource, Span};
 use crate::dev::setup;
 use crate::tokens::keys::{self, SigningAlg};
 
+mod audit;
 mod break_glass;
 mod explain;
 mod revoke;
@@ -170,6 +171,23 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// Per agent and pattern: token allows, denies and report-only
+    /// would_deny by reason, the users, upstreams and tenants behind them,
+    /// and the ten most refused users. Exits 2 on a usage or config error.
+    Report {
+        #[arg(long)]
+        config: PathBuf,
+        /// How far back from now: e.g. 7d, 24h.
+        #[arg(long, default_value = crate::audit::report::DEFAULT_SINCE)]
+        since: String,
+        /// Only this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// One JSON document (what GET /admin/audit/report answers) instead
+        /// of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,13 +210,14 @@ pub enum CliError {
     /// empty).
     #[error("{0}")]
     Denied(String),
-    /// `explain`: the request or configuration cannot be explained (exit 2).
+    /// A usage or configuration error of a command that exits 2 for those
+    /// (`explain`, `audit report`), so scripts can tell them from a failed run.
     #[error("{0}")]
     Invalid(String),
 }
 
 impl CliError {
-    /// The process exit code: 2 for what `explain` cannot explain, else 1.
+    /// The process exit code: 2 for [`CliError::Invalid`], 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Invalid(_) => 2,
@@ -236,7 +255,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check { config: path } => check(&path, clock.now()),
         Command::Keys(cmd) => keys_command(cmd, clock.now()),
         Command::Clients(ClientsCommand::NewSecret) => new_secret(),
-        Command::Audit(cmd) => audit_command(cmd).await,
+        Command::Audit(cmd) => audit::audit_command(cmd).await,
         Command::Explain(args) => explain::run(args, clock).await,
         Command::BreakGlass(cmd) => break_glass::run(cmd, clock).await,
         Command::Revoke {
@@ -494,57 +513,6 @@ async fn open_database(config: &Config) -> Result<crate::store::SharedDatabase, 
     crate::store::connect_database(&db_url)
         .await
         .map_err(|e| CliError::Start(e.into()))
-}
-
-async fn audit_command(cmd: AuditCommand) -> Result<(), CliError> {
-    match cmd {
-        AuditCommand::Verify { config } => {
-            let db = open_database(&Config::load(&config)?).await?;
-            let report = crate::audit::verify::verify(&*db)
-                .await
-                .map_err(|e| CliError::Start(e.into()))?;
-            match report.broken {
-                None => {
-                    println!(
-                        "ok: {} records in {} chains; every link holds",
-                        report.records, report.chains
-                    );
-                    Ok(())
-                }
-                Some(b) => Err(CliError::Usage(format!(
-                    "broken: {b} ({} records verified before it)",
-                    report.records
-                ))),
-            }
-        }
-        AuditCommand::Query {
-            config,
-            subject,
-            agent,
-            decision,
-            since,
-            until,
-            limit,
-        } => {
-            let db = open_database(&Config::load(&config)?).await?;
-            let filter = crate::store::AuditFilter {
-                subject,
-                agent,
-                decision,
-                since,
-                until,
-                after: 0,
-                limit,
-            };
-            let (records, _) = crate::audit::query(&*db, filter)
-                .await
-                .map_err(|e| CliError::Start(e.into()))?;
-            for r in records {
-                println!("{r}");
-            }
-            Ok(())
-        }
-    }
 }
 
 fn new_secret() -> Result<(), CliError> {

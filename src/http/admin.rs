@@ -1,5 +1,5 @@
 //! `/admin/revocations`: revoke by jti, subject, agent or client, and list
-//! live revocations; `/admin/audit`, `/admin/health`, `/admin/explain`. A bearer credential whose SHA-256 is configured in
+//! live revocations; `/admin/audit`, `/admin/audit/report`, `/admin/health`, `/admin/explain`. A bearer credential whose SHA-256 is configured in
 //! `[admin]`; without it the admin API does not exist (404).
 
 use axum::Json;
@@ -283,6 +283,53 @@ pub async fn explain(
             Reason::BadRequest,
             e.body_text(),
         )),
+    };
+    finish(&app, request, facts, "done", result).await
+}
+
+/// Query parameters of `GET /admin/audit/report`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// A span back from now (`7d`, `12h`); 7 days when absent.
+    since: Option<String>,
+    agent: Option<String>,
+}
+
+/// `GET /admin/audit/report`: what `agent-sts audit report --json` prints.
+pub async fn audit_report(
+    caller: Caller,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let (app, request) = match admitted(caller, &headers).await {
+        Ok(admitted) => admitted,
+        Err(res) => return res,
+    };
+    let facts = Facts {
+        detail: "read the audit report".into(),
+        ..Facts::default()
+    };
+    let bad = |m: String| Denial::new(ErrorCode::InvalidRequest, Reason::BadRequest, m);
+    let window = match query {
+        Ok(axum::extract::Query(q)) => crate::audit::report::window(
+            q.since
+                .as_deref()
+                .unwrap_or(crate::audit::report::DEFAULT_SINCE),
+            app.clock.now(),
+        )
+        .map(|(since, until)| (since, until, q.agent))
+        .map_err(|m| bad(format!("since: {m}"))),
+        Err(e) => Err(bad(e.body_text())),
+    };
+    let result = match window {
+        Ok((since, until, agent)) => {
+            crate::audit::report::report(&*app.store.db, since, until, agent)
+                .await
+                .map(|report| Json(report).into_response())
+                .map_err(unavailable)
+        }
+        Err(d) => Err(d),
     };
     finish(&app, request, facts, "done", result).await
 }

@@ -100,6 +100,7 @@ fn groups(dev_mode: bool) -> Groups {
         .post("/admin/revocations", admin::create)
         .get("/admin/revocations", admin::list)
         .get("/admin/audit", admin::audit)
+        .get("/admin/audit/report", admin::audit_report)
         .get("/admin/health", admin::health)
         .post("/admin/explain", admin::explain)
         .post("/admin/break-glass", break_glass::create)

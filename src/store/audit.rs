@@ -14,6 +14,12 @@ pub struct AuditRow {
     pub reason: String,
     pub subject: Option<String>,
     pub agent: Option<String>,
+    /// Token records: the pattern, upstream and tenant decided on (0006).
+    pub pattern: Option<String>,
+    pub idp: Option<String>,
+    pub tenant: Option<String>,
+    /// How many decisions a summary record stands for; `None`: one.
+    pub count: Option<i64>,
     pub prev_hash: String,
     pub hash: String,
     pub record: String,
@@ -32,8 +38,8 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-pub(super) const COLUMNS: &str =
-    "id, chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record";
+pub(super) const COLUMNS: &str = "id, chain, seq, at, event, decision, reason, subject, agent, \
+     pattern, idp, tenant, count, prev_hash, hash, record";
 
 pub(super) fn row_from<R>(row: &R) -> Result<AuditRow, sqlx::Error>
 where
@@ -42,6 +48,7 @@ where
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(AuditRow {
         id: row.try_get("id")?,
@@ -53,6 +60,10 @@ where
         reason: row.try_get("reason")?,
         subject: row.try_get("subject")?,
         agent: row.try_get("agent")?,
+        pattern: row.try_get("pattern")?,
+        idp: row.try_get("idp")?,
+        tenant: row.try_get("tenant")?,
+        count: row.try_get("count")?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
         record: row.try_get("record")?,
@@ -87,4 +98,189 @@ where
     }
     q.push(" ORDER BY id LIMIT ").push_bind(f.limit);
     q
+}
+
+/// What `audit report` covers: token decisions with `since <= at < until`,
+/// of one agent or all.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub since: UnixTime,
+    pub until: UnixTime,
+    pub agent: Option<String>,
+}
+
+/// The report's aggregates as the database returns them; `audit::report`
+/// arranges them per agent and pattern.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportRows {
+    pub decisions: Vec<ReportCount>,
+    pub groups: Vec<ReportGroup>,
+    pub refused: Vec<ReportUser>,
+}
+
+/// Decisions of one (agent, pattern, decision, reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportCount {
+    pub agent: Option<String>,
+    pub pattern: Option<String>,
+    pub decision: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// Distinct users (any decision, and refused ones), upstreams and tenants
+/// of one (agent, pattern).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportGroup {
+    pub agent: Option<String>,
+    pub pattern: Option<String>,
+    pub users: i64,
+    pub users_refused: i64,
+    pub upstreams: i64,
+    pub tenants: i64,
+}
+
+/// One of the ten most refused users of an (agent, pattern).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportUser {
+    pub agent: Option<String>,
+    pub pattern: Option<String>,
+    pub subject: String,
+    pub deny: i64,
+    pub would_deny: i64,
+}
+
+/// How many decisions a record stands for: a summary its `count`, any
+/// other one.
+const WEIGHT: &str = "COALESCE(count, 1)";
+
+/// The rows every report query reads. `event = 'token'` is a literal so
+/// that the partial index `audit_records_report` (migration 0006) applies;
+/// `reason <> 'active'` leaves out the backlog's folded records, which sum
+/// up answers of several kinds under the first one's event and name no
+/// agent.
+fn report_rows<'a, DB>(q: &mut sqlx::QueryBuilder<'a, DB>, f: &'a ReportFilter)
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(" FROM audit_records WHERE event = 'token' AND reason <> 'active' AND at >= ")
+        .push_bind(f.since)
+        .push(" AND at < ")
+        .push_bind(f.until);
+    if let Some(agent) = &f.agent {
+        q.push(" AND agent = ").push_bind(agent);
+    }
+}
+
+/// Decisions per (agent, pattern, decision, reason).
+pub(super) fn report_decisions<'a, DB>(f: &'a ReportFilter) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new(format!(
+        "SELECT agent, pattern, decision, reason, CAST(SUM({WEIGHT}) AS BIGINT) AS n"
+    ));
+    report_rows(&mut q, f);
+    q.push(" GROUP BY agent, pattern, decision, reason");
+    q
+}
+
+/// Distinct users, refused users, upstreams and tenants per (agent, pattern).
+pub(super) fn report_groups<'a, DB>(f: &'a ReportFilter) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT agent, pattern, COUNT(DISTINCT subject) AS users, \
+         COUNT(DISTINCT CASE WHEN decision <> 'allow' THEN subject END) AS users_refused, \
+         COUNT(DISTINCT idp) AS upstreams, COUNT(DISTINCT tenant) AS tenants",
+    );
+    report_rows(&mut q, f);
+    q.push(" GROUP BY agent, pattern");
+    q
+}
+
+/// The ten users with the most refusals (deny and would_deny) per
+/// (agent, pattern); ties by subject.
+pub(super) fn report_refused<'a, DB>(f: &'a ReportFilter) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new(format!(
+        "SELECT agent, pattern, subject, deny, would_deny FROM (SELECT agent, pattern, subject, \
+         CAST(SUM(CASE WHEN decision = 'deny' THEN {WEIGHT} ELSE 0 END) AS BIGINT) AS deny, \
+         CAST(SUM(CASE WHEN decision = 'would_deny' THEN {WEIGHT} ELSE 0 END) AS BIGINT) AS would_deny, \
+         ROW_NUMBER() OVER (PARTITION BY agent, pattern ORDER BY SUM({WEIGHT}) DESC, subject) AS place"
+    ));
+    report_rows(&mut q, f);
+    q.push(
+        " AND decision IN ('deny', 'would_deny') AND subject IS NOT NULL \
+         GROUP BY agent, pattern, subject) ranked WHERE place <= 10",
+    );
+    q
+}
+
+/// Decode the three queries' rows (both backends).
+pub(super) fn report_from<R>(
+    decisions: &[R],
+    groups: &[R],
+    refused: &[R],
+) -> Result<ReportRows, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let decisions = decisions
+        .iter()
+        .map(|r| {
+            Ok(ReportCount {
+                agent: r.try_get("agent")?,
+                pattern: r.try_get("pattern")?,
+                decision: r.try_get("decision")?,
+                reason: r.try_get("reason")?,
+                count: r.try_get("n")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let groups = groups
+        .iter()
+        .map(|r| {
+            Ok(ReportGroup {
+                agent: r.try_get("agent")?,
+                pattern: r.try_get("pattern")?,
+                users: r.try_get("users")?,
+                users_refused: r.try_get("users_refused")?,
+                upstreams: r.try_get("upstreams")?,
+                tenants: r.try_get("tenants")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let refused = refused
+        .iter()
+        .map(|r| {
+            Ok(ReportUser {
+                agent: r.try_get("agent")?,
+                pattern: r.try_get("pattern")?,
+                subject: r.try_get("subject")?,
+                deny: r.try_get("deny")?,
+                would_deny: r.try_get("would_deny")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(ReportRows {
+        decisions,
+        groups,
+        refused,
+    })
 }

@@ -33,7 +33,9 @@ use std::time::Duration;
 use crate::clock::UnixTime;
 use crate::config::SecretString;
 
-pub use audit::{AuditFilter, AuditRow};
+pub use audit::{
+    AuditFilter, AuditRow, ReportCount, ReportFilter, ReportGroup, ReportRows, ReportUser,
+};
 pub use authorization::{OneTimeStore, RefreshRow, RefreshStore, RefreshUse, Taken};
 pub use break_glass::{BreakGlassStore, BreakGlassWindow};
 pub use redis_store::{REDIS_CALL_TIMEOUT, RedisStore};
@@ -101,6 +103,11 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
 
     /// Rows matching `f`, newest first, at most `f.limit`.
     async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError>;
+
+    /// The aggregates of `audit report`: token decisions in `f`'s window,
+    /// each record weighted by its `count` (a summary) or 1, counted in SQL
+    /// on the covering index `audit_records_report` (migration 0006).
+    async fn audit_report(&self, f: &ReportFilter) -> Result<ReportRows, StoreError>;
 }
 
 /// The replicas sharing this database, and the deployment they form.

@@ -9,7 +9,9 @@ use sqlx::{Connection, Row};
 use super::authorization::{
     REFRESH_COLUMNS, refresh_from_row, refresh_use_of, revoke_families_query,
 };
-use super::{AuditFilter, AuditRow, RefreshRow, RefreshUse, Revocation, Taken};
+use super::{
+    AuditFilter, AuditRow, RefreshRow, RefreshUse, ReportFilter, ReportRows, Revocation, Taken,
+};
 use super::{CONNECT_TIMEOUT, StoreError, describe_url};
 use crate::clock::UnixTime;
 
@@ -180,9 +182,11 @@ impl super::AuditStore for PostgresStore {
         let text = |f: fn(&AuditRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
         let opt = |f: fn(&AuditRow) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
         sqlx::query(
-            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record) \
+            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, \
+             pattern, idp, tenant, count, prev_hash, hash, record) \
              SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])",
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
+             $13::text[], $14::text[], $15::text[])",
         )
         .bind(text(|r| &r.chain))
         .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
@@ -192,6 +196,10 @@ impl super::AuditStore for PostgresStore {
         .bind(text(|r| &r.reason))
         .bind(opt(|r| r.subject.as_deref()))
         .bind(opt(|r| r.agent.as_deref()))
+        .bind(opt(|r| r.pattern.as_deref()))
+        .bind(opt(|r| r.idp.as_deref()))
+        .bind(opt(|r| r.tenant.as_deref()))
+        .bind(rows.iter().map(|r| r.count).collect::<Vec<_>>())
         .bind(text(|r| &r.prev_hash))
         .bind(text(|r| &r.hash))
         .bind(text(|r| &r.record))
@@ -239,6 +247,23 @@ impl super::AuditStore for PostgresStore {
             .iter()
             .map(super::audit::row_from)
             .collect::<Result<_, _>>()?)
+    }
+
+    async fn audit_report(&self, f: &ReportFilter) -> Result<ReportRows, StoreError> {
+        use super::audit::{report_decisions, report_from, report_groups, report_refused};
+        let decisions = report_decisions::<sqlx::Postgres>(f)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let groups = report_groups::<sqlx::Postgres>(f)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let refused = report_refused::<sqlx::Postgres>(f)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(report_from(&decisions, &groups, &refused)?)
     }
 }
 #[async_trait::async_trait]

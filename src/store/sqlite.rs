@@ -9,7 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use super::authorization::{
     REFRESH_COLUMNS, refresh_from_row, refresh_use_of, revoke_families_query,
 };
-use super::{AuditFilter, AuditRow, RefreshRow, RefreshUse, Revocation, Taken};
+use super::{
+    AuditFilter, AuditRow, RefreshRow, RefreshUse, ReportFilter, ReportRows, Revocation, Taken,
+};
 use super::{CONNECT_TIMEOUT, StoreError};
 use crate::clock::UnixTime;
 
@@ -176,7 +178,8 @@ impl super::AuditStore for SqliteStore {
             return Ok(());
         }
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, prev_hash, hash, record) ",
+            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, subject, agent, \
+             pattern, idp, tenant, count, prev_hash, hash, record) ",
         );
         q.push_values(rows, |mut b, r| {
             b.push_bind(&r.chain)
@@ -187,6 +190,10 @@ impl super::AuditStore for SqliteStore {
                 .push_bind(&r.reason)
                 .push_bind(&r.subject)
                 .push_bind(&r.agent)
+                .push_bind(&r.pattern)
+                .push_bind(&r.idp)
+                .push_bind(&r.tenant)
+                .push_bind(r.count)
                 .push_bind(&r.prev_hash)
                 .push_bind(&r.hash)
                 .push_bind(&r.record);
@@ -234,6 +241,23 @@ impl super::AuditStore for SqliteStore {
             .iter()
             .map(super::audit::row_from)
             .collect::<Result<_, _>>()?)
+    }
+
+    async fn audit_report(&self, f: &ReportFilter) -> Result<ReportRows, StoreError> {
+        use super::audit::{report_decisions, report_from, report_groups, report_refused};
+        let decisions = report_decisions::<sqlx::Sqlite>(f)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let groups = report_groups::<sqlx::Sqlite>(f)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let refused = report_refused::<sqlx::Sqlite>(f)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(report_from(&decisions, &groups, &refused)?)
     }
 }
 

@@ -25,6 +25,7 @@ mod support;
 mod authority;
 mod introspect;
 mod query;
+mod report;
 mod report_only;
 mod revoke;
 mod secrets;

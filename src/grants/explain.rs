@@ -86,7 +86,7 @@ pub struct Explanation {
     pub act: Option<Value>,
     pub aud: String,
     /// Each candidate scope: granted, dropped or denied, and the rule.
-    pub scopes: Vec<ScopeStep>,
+    pub scopes: Vec<ScopeLine>,
     /// The scopes the token would carry.
     pub granted: Vec<String>,
     /// Seconds the token would live, and what set that.
@@ -94,6 +94,28 @@ pub struct Explanation {
     pub ttl: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl_capped_by: Option<&'static str>,
+}
+
+/// One step of [`scope_steps`], rendered for the answer.
+#[derive(Debug, Serialize)]
+pub struct ScopeLine {
+    pub scope: String,
+    pub declared: &'static str,
+    pub outcome: &'static str,
+    pub rule: String,
+}
+
+fn lines(steps: Result<Vec<ScopeStep<'_>>, Denial>) -> Vec<ScopeLine> {
+    steps
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| ScopeLine {
+            scope: s.scope.to_string(),
+            declared: s.declared,
+            outcome: s.outcome,
+            rule: s.rule.to_string(),
+        })
+        .collect()
 }
 
 impl Explanation {
@@ -194,7 +216,7 @@ pub async fn explain(
     let Some((subject, _)) = subject else {
         out.pattern = Some("workload");
         out.sub = Some(agent.principal().to_string());
-        out.scopes = scope_steps(ctx.policy, agent, None, &target, requested).unwrap_or_default();
+        out.scopes = lines(scope_steps(ctx.policy, agent, None, &target, requested));
         let decided =
             super::client_credentials::decide_now(ctx, agent, &target, requested, now).await;
         let decided = decided.map(|(scopes, window)| {
@@ -253,12 +275,18 @@ fn user_steps(
     v: &VerifiedToken,
     target: &str,
     requested: Option<&[String]>,
-) -> Vec<ScopeStep> {
+) -> Vec<ScopeLine> {
     let user = User {
         upstream: &v.upstream,
         groups: &v.groups,
     };
-    scope_steps(ctx.policy, agent, Some(user), target, requested).unwrap_or_default()
+    lines(scope_steps(
+        ctx.policy,
+        agent,
+        Some(user),
+        target,
+        requested,
+    ))
 }
 
 type Decided = (Vec<String>, Option<Denial>, Option<UnixTime>);

@@ -1,5 +1,7 @@
 //! The per-request decision: target, scopes, user population (DESIGN §5).
 
+use std::collections::HashSet;
+
 use super::{Agent, Denial, Policy};
 use crate::error::{ErrorCode, shown};
 use crate::reason::Reason;
@@ -26,20 +28,49 @@ impl User<'_> {
 }
 
 /// One candidate scope and what the group rules made of it: the trace
-/// `explain` prints, and the steps [`decide_scopes`] folds.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ScopeStep {
-    pub scope: String,
+/// `explain` prints, and the steps [`decide_scopes`] folds. Borrowed from
+/// the policy and the request: `/token` folds it without rendering a word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeStep<'a> {
+    pub scope: &'a str,
     /// `required` or `optional` (the agent's declaration).
     pub declared: &'static str,
     /// `granted`, `dropped` (optional, not held) or `denied` (required, not held).
     pub outcome: &'static str,
-    /// What decided it: the `[scope_groups]` entry that holds it for this
-    /// user, that no group rule applies (workload), or the holders missed.
-    pub rule: String,
+    pub rule: Rule<'a>,
     /// The refusal a denied step makes.
-    #[serde(skip)]
     pub denial: Option<Denial>,
+}
+
+/// What decided a step; rendered (by `Display`) only for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule<'a> {
+    /// A workload token: no group rule applies.
+    NoGroupRule,
+    /// The `[scope_groups]` entry (upstream, group) that holds it for the user.
+    HeldBy(&'a str, &'a str),
+    /// None of the user's groups holds it; these do.
+    HeldByNone(Option<&'a HashSet<(String, String)>>),
+}
+
+impl std::fmt::Display for Rule<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoGroupRule => f.write_str("no group rule: a workload token"),
+            Self::HeldBy(up, g) => write!(f, "[scope_groups] \"{up}:{g}\""),
+            Self::HeldByNone(holders) => {
+                let mut names: Vec<String> = holders
+                    .map(|hs| hs.iter().map(|(up, g)| format!("{up}:{g}")).collect())
+                    .unwrap_or_default();
+                names.sort();
+                write!(
+                    f,
+                    "held by none of the user's groups (holders: {})",
+                    names.join(", ")
+                )
+            }
+        }
+    }
 }
 
 /// Decide the target and the scopes to grant.
@@ -63,9 +94,9 @@ pub fn decide_scopes(
         return Err(d);
     }
     let granted: Vec<String> = steps
-        .into_iter()
+        .iter()
         .filter(|s| s.outcome == "granted")
-        .map(|s| s.scope)
+        .map(|s| s.scope.to_string())
         .collect();
     if granted.is_empty() {
         return Err(Denial::new(
@@ -84,13 +115,13 @@ pub fn decide_scopes(
 /// The rules of [`decide_scopes`] up to each scope's own verdict: `Err`
 /// for what refuses the whole request (target, undeclared scope, the
 /// agent's user population), else one step per candidate scope.
-pub fn scope_steps(
-    policy: &Policy,
-    agent: &Agent,
+pub fn scope_steps<'a>(
+    policy: &'a Policy,
+    agent: &'a Agent,
     user: Option<User<'_>>,
     target: &str,
-    requested: Option<&[String]>,
-) -> Result<Vec<ScopeStep>, Denial> {
+    requested: Option<&'a [String]>,
+) -> Result<Vec<ScopeStep<'a>>, Denial> {
     let resource_scopes = policy
         .resource_scopes(target)
         .filter(|_| agent.resources.contains(target))
@@ -145,13 +176,13 @@ pub fn scope_steps(
         let declared = if required { "required" } else { "optional" };
         let holders = policy.holders.get(scope);
         let held_by = match &user {
-            None => Some("no group rule: a workload token".to_string()),
+            None => Some(Rule::NoGroupRule),
             Some(u) => holders
                 .and_then(|hs| hs.iter().find(|(up, g)| u.in_group(up, g)))
-                .map(|(up, g)| format!("[scope_groups] \"{up}:{g}\"")),
+                .map(|(up, g)| Rule::HeldBy(up, g)),
         };
         let step = |outcome, rule, denial| ScopeStep {
-            scope: scope.to_string(),
+            scope,
             declared,
             outcome,
             rule,
@@ -159,31 +190,23 @@ pub fn scope_steps(
         };
         steps.push(match held_by {
             Some(rule) => step("granted", rule, None),
+            None if !required => step("dropped", Rule::HeldByNone(holders), None),
             None => {
-                let mut names: Vec<String> = holders
-                    .map(|hs| hs.iter().map(|(up, g)| format!("{up}:{g}")).collect())
-                    .unwrap_or_default();
-                names.sort();
-                let rule = format!("held by none of the user's groups (holders: {})", names.join(", "));
-                if !required {
-                    step("dropped", rule, None)
-                } else {
-                    let denial = match user.map(|u| u.groups) {
-                        Some(Groups::Unknown) => Denial::new(
-                            ErrorCode::InvalidScope,
-                            Reason::GroupsOverage,
-                            format!(
-                                "scope {scope} needs a group, and the user's groups are not in the token (groups overage)"
-                            ),
+                let denial = match user.map(|u| u.groups) {
+                    Some(Groups::Unknown) => Denial::new(
+                        ErrorCode::InvalidScope,
+                        Reason::GroupsOverage,
+                        format!(
+                            "scope {scope} needs a group, and the user's groups are not in the token (groups overage)"
                         ),
-                        _ => Denial::new(
-                            ErrorCode::InvalidScope,
-                            Reason::MissingGroup,
-                            format!("the user is in no group that may hold required scope {scope}"),
-                        ),
-                    };
-                    step("denied", rule, Some(denial))
-                }
+                    ),
+                    _ => Denial::new(
+                        ErrorCode::InvalidScope,
+                        Reason::MissingGroup,
+                        format!("the user is in no group that may hold required scope {scope}"),
+                    ),
+                };
+                step("denied", Rule::HeldByNone(holders), Some(denial))
             }
         });
     }

@@ -18,7 +18,7 @@ use crate::error::ErrorCode;
 use crate::reason::Reason;
 
 pub use crate::config::check_scope;
-pub use decide::{ScopeStep, User, decide_scopes, decide_user_scopes, scope_steps};
+pub use decide::{Rule, ScopeStep, User, decide_scopes, decide_user_scopes, scope_steps};
 pub use exchange::{
     Arrival, Decided, Exchange, Outcome, Presented, RevocationView, Token, Waiver, decide_exchange,
 };

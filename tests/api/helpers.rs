@@ -317,3 +317,24 @@ async fn each_app_gets_a_fresh_database() {
         std::env::var(TEST_REDIS_ENV).is_ok()
     );
 }
+
+/// "Alice quits": every token of `subject` revoked on `t`, a minute after
+/// its frozen now (the fake IdPs stamp `iat` with the wall clock, the app
+/// runs on a frozen one: the revocation is clearly after the sign-in).
+pub async fn revoke_subject(t: &TestApp, subject: &str) {
+    let now = t.clock.now();
+    t.app
+        .revocations
+        .revoke(agent_sts::store::Revocation {
+            id: 0,
+            kind: agent_sts::store::RevocationKind::Subject,
+            value: subject.to_string(),
+            idp: None,
+            revoked_at: now + 60,
+            expires_at: now + 86_400,
+            actor: "admin".into(),
+            reason: None,
+        })
+        .await
+        .expect("revoked");
+}

@@ -229,23 +229,7 @@ impl Fx {
     /// stamps the sign-in's iat with the wall clock, the app runs on a
     /// frozen one: the revocation is clearly after the sign-in).
     pub async fn revoke_alice(&self) {
-        use agent_sts::clock::Clock;
-        let now = self.t.clock.now();
-        self.t
-            .app
-            .revocations
-            .revoke(agent_sts::store::Revocation {
-                id: 0,
-                kind: agent_sts::store::RevocationKind::Subject,
-                value: FakeOkta::uid_for(ALICE),
-                idp: None,
-                revoked_at: now + 60,
-                expires_at: now + 86_400,
-                actor: "admin".into(),
-                reason: None,
-            })
-            .await
-            .expect("revoked");
+        crate::helpers::revoke_subject(&self.t, &FakeOkta::uid_for(ALICE)).await;
     }
 
     /// Is `token` active for gw-zendesk?

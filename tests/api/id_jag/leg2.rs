@@ -6,7 +6,6 @@ use serde_json::json;
 use super::*;
 use crate::audit::Trail;
 use crate::fake_idp::{Bad, claims_of};
-use agent_sts::clock::Clock;
 
 /// The last audit record: (event, decision, reason).
 async fn last(trail: &mut Trail) -> (String, String, String) {
@@ -224,21 +223,7 @@ async fn each_refusal_has_its_reason_and_record() {
 async fn alice_quits_her_id_jags_buy_nothing() {
     let fx = start().await;
     let jag = fx.jag().mint();
-    let now = fx.t.clock.now();
-    fx.t.app
-        .revocations
-        .revoke(agent_sts::store::Revocation {
-            id: 0,
-            kind: agent_sts::store::RevocationKind::Subject,
-            value: FakeOkta::uid_for(ALICE),
-            idp: None,
-            revoked_at: now + 60,
-            expires_at: now + 86_400,
-            actor: "admin".into(),
-            reason: None,
-        })
-        .await
-        .expect("revoked");
+    crate::helpers::revoke_subject(&fx.t, &FakeOkta::uid_for(ALICE)).await;
     let mut trail = Trail::start(&fx.t.app.store.db).await;
     let (status, body) = fx.redeem(&jag).await;
     assert_eq!(

@@ -11,7 +11,8 @@
 #   STARTUP_TIMEOUT=60 (s, until /healthz answers)
 #   BUILD=1 (0: use target/release/agent-sts as it is, no cargo build)
 #   STS_BIN (default target/release/agent-sts: the binary to run; with BUILD=0
-#   one built elsewhere)
+#   one built elsewhere). STS_WRAP: a command agent-sts runs under, e.g.
+#   "heaptrack -o /tmp/perf/heap/sts" (the heap profile of issue 21)
 #   BENCH_LOGIN_PORT (benches/signin.sh): okta-bench gets a [upstreams.login]
 #   at benches/upstream-login.mjs on that port, and the policy the
 #   interactive public client bench-mcp (redirect http://127.0.0.1/callback).
@@ -267,7 +268,8 @@ with open(e["FILE"], "w") as f:
 PY
 }
 
-lib_keys() { [ -d "$STS_DIR/keys" ] || "$BIN" keys generate --dir "$STS_DIR/keys" >/dev/null; }
+# BENCH_KEY_ALG: our signing algorithm (default ES256, as the server's).
+lib_keys() { [ -d "$STS_DIR/keys" ] || "$BIN" keys generate ${BENCH_KEY_ALG:+--alg "$BENCH_KEY_ALG"} --dir "$STS_DIR/keys" >/dev/null; }
 
 # ---- the server ------------------------------------------------------------
 # lib_start_sts [CPUS]: start agent-sts on CPUS (default SERVER_CPUS; "" =
@@ -279,9 +281,11 @@ lib_start_sts() {
   if [ "$START" = start-dev ]; then cmd=(start-dev --config "$STS_DIR/agent-sts.toml"); else cmd=(serve --config "$STS_DIR/agent-sts.toml"); fi
   lib_pin "$cpus"
   t0=$(date +%s.%N)
-  RUST_LOG="${BENCH_RUST_LOG:-info}" "${PIN[@]}" "$BIN" "${cmd[@]}" 2>>"$STS_DIR/server.log" &
+  # shellcheck disable=SC2086  # STS_WRAP is a command line: split it
+  RUST_LOG="${BENCH_RUST_LOG:-info}" "${PIN[@]}" ${STS_WRAP:-} "$BIN" "${cmd[@]}" 2>>"$STS_DIR/server.log" &
   STS_PID=$!
   lib_pids+=("$STS_PID")
+  STS_WRAP_PID=""
   for _ in $(seq 1 $((STARTUP_TIMEOUT * 20))); do
     curl -sf -m 2 "$BASE_URL/healthz" >/dev/null && break
     kill -0 "$STS_PID" 2>/dev/null || { tail -20 "$STS_DIR/server.log" >&2; lib_die "agent-sts exited during start"; }
@@ -289,12 +293,18 @@ lib_start_sts() {
   done
   curl -sf -m 2 "$BASE_URL/healthz" >/dev/null || { tail -20 "$STS_DIR/server.log" >&2; lib_die "agent-sts did not answer /healthz within ${STARTUP_TIMEOUT}s"; }
   STS_STARTUP_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+  if [ -n "${STS_WRAP:-}" ]; then
+    # The wrapper (e.g. heaptrack) runs agent-sts as its child: measure and
+    # stop the child; the wrapper ends when it does.
+    STS_WRAP_PID="$STS_PID"
+    STS_PID=$(pgrep -n -P "$STS_WRAP_PID" -f "$BIN") || lib_die "no agent-sts under $STS_WRAP"
+  fi
 }
 
 lib_stop_sts() {
   [ -n "${STS_PID:-}" ] || return 0
   kill "$STS_PID" 2>/dev/null || true
-  wait "$STS_PID" 2>/dev/null || true
+  wait "${STS_WRAP_PID:-$STS_PID}" 2>/dev/null || true
   STS_PID=""
 }
 
@@ -477,17 +487,22 @@ lib_mint_tokens() {
   [ "$have" -ge "$n" ] || echo "WARNING: wanted $n tokens, got $have" >&2
 }
 
-# lib_first_seen NAME URL AUTH TOKENS_FILE: warm-up then one run per CONNS,
-# each on tokens no run has used (TOKENS_START advances by the requests made).
+# lib_first_seen NAME URL AUTH TOKENS_FILE [BODY_PREFIX]: warm-up then one
+# run per CONNS, each on tokens no run has used (TOKENS_START advances by the
+# answers, plus the requests that may have been in flight). A token is never
+# sent twice: a run whose tokens ran out stops there (benches/rotate.lua) and
+# its rate is over the seconds it ran, with a CSV comment saying so.
 lib_first_seen() {
-  local name="$1" url="$2" auth="$3" file="$4" start=1 c rep
-  lib_warm "$url" "$LIB_DIR/rotate.lua" TOKENS_FILE="$file" TOKENS_START="$start" BASIC_AUTH="$auth"
-  start=$((start + WARM_REQS + 16))   # + the requests in flight when wrk stopped
+  local name="$1" url="$2" auth="$3" file="$4" prefix="${5:-token=}" start=1 c used secs
+  lib_warm "$url" "$LIB_DIR/rotate.lua" TOKENS_FILE="$file" TOKENS_START="$start" BASIC_AUTH="$auth" BODY_PREFIX="$prefix"
+  used=$(awk -F'[ =]' '/^first_seen:/{print $3}' "$OUT_DIR/warm.txt"); used=${used:-$WARM_REQS}
+  start=$((start + used + 16))
   for c in $CONNS; do
-    lib_bench_run "$name" "$c" "$url" "$LIB_DIR/rotate.lua" TOKENS_FILE="$file" TOKENS_START="$start" BASIC_AUTH="$auth"
-    start=$((start + R_REQS + c))
-    rep=$(awk '/^first_seen_repeats:/{print $2}' "$R_LOG"); rep=${rep:-0}
-    [ "$rep" = 0 ] || echo "# WARNING $name c=$c: $rep requests reused a token (not first-seen); raise FIRST_SEEN_TOKENS" | tee -a "$CSV"
+    lib_bench_run "$name" "$c" "$url" "$LIB_DIR/rotate.lua" TOKENS_FILE="$file" TOKENS_START="$start" BASIC_AUTH="$auth" BODY_PREFIX="$prefix"
+    used=$(awk -F'[ =]' '/^first_seen:/{print $3}' "$R_LOG"); used=${used:-$R_REQS}
+    start=$((start + used + c))
+    secs=$(awk '/^early_stop_seconds:/{print $2}' "$R_LOG")
+    [ -z "$secs" ] || echo "# $name c=$c: tokens used up after $secs s (no token sent twice); rps over those seconds" | tee -a "$CSV"
     sleep 1
   done
 }

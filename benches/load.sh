@@ -17,6 +17,10 @@
 #   introspect_first_seen  every request introspects a token never seen before
 #                          (tokens minted first with client_credentials; peer:
 #                          its /bench/introspect-jwt, the same way)
+#   token_exchange_first_seen  every request exchanges a different user's
+#                          upstream RS256 token, so its verification is paid
+#                          each time (tokens from benches/mint-user-tokens.mjs,
+#                          kept in WORKDIR for a week; the peer gets the same)
 #   mixed                  an agent calling MCP tools: 1 exchange, then 20
 #                          introspections of that token; server and wrk
 #                          unpinned (both cores); non2xx must be 0
@@ -25,7 +29,10 @@
 # revocations loaded first) AUDIT=on|off START=serve|start-dev
 # BENCH_DATABASE_URL BENCH_REDIS_URL BENCH_RUST_LOG STS_PORT JWKS_PORT
 # FLOOR_PORT PORT (peer) WORKDIR STS_DIR PER_TOKEN (20) FIRST_SEEN_TOKENS
-# (default: enough for the runs at FIRST_SEEN_RATE=7000/s, peer 3500/s).
+# (default: enough for the runs at FIRST_SEEN_RATE=7000/s, peer 3500/s)
+# USER_TOKENS (token_exchange_first_seen: default enough at
+# FIRST_SEEN_TX_RATE=6000/s). A first-seen run that uses up its tokens stops
+# early rather than send one twice (see lib_first_seen).
 # See benches/lib.sh for the rest.
 #
 # Prints both summary.csv files and the ratio agent-sts / peer per row.
@@ -34,7 +41,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 TARGETS="${TARGETS:-sts peer}"
-SCENARIOS="${SCENARIOS:-token_exchange token_cc_jwt introspect_jwt jwks hybrid_exchange introspect_first_seen mixed}"
+SCENARIOS="${SCENARIOS:-token_exchange token_cc_jwt introspect_jwt jwks hybrid_exchange introspect_first_seen token_exchange_first_seen mixed}"
 # Live revocations loaded before the run (issue 5 measures with 100000).
 REVOCATIONS="${REVOCATIONS:-100000}"
 FLOOR_PORT="${FLOOR_PORT:-8190}"
@@ -45,7 +52,7 @@ RUNSH_SCENARIOS="" EXTRA_SCENARIOS=""
 for sc in $SCENARIOS; do
   case "$sc" in
     token_exchange|token_cc_jwt|introspect_jwt|jwks|introspect_opaque) RUNSH_SCENARIOS="$RUNSH_SCENARIOS $sc" ;;
-    hybrid_exchange|introspect_first_seen|mixed) EXTRA_SCENARIOS="$EXTRA_SCENARIOS $sc" ;;
+    hybrid_exchange|introspect_first_seen|token_exchange_first_seen|mixed) EXTRA_SCENARIOS="$EXTRA_SCENARIOS $sc" ;;
     *) lib_die "unknown scenario $sc" ;;
   esac
 done
@@ -61,9 +68,23 @@ first_seen_tokens() {
     'BEGIN{printf "%d", (d * n + w) * r * 1.25 + 1000}'
 }
 
+# Upstream user tokens for token_exchange_first_seen, one a line, each a
+# different user: minted once (RSA signing, ~1 ms each) and kept while the
+# file has enough lines and is under 6 days old (they live 7).
+user_tokens() {
+  local file="$WORKDIR/user_tokens.txt" n
+  n="${USER_TOKENS:-$(first_seen_tokens "${FIRST_SEEN_TX_RATE:-6000}")}"
+  if [ ! -f "$file" ] || [ "$(wc -l < "$file")" -lt "$n" ] || [ -n "$(find "$file" -mmin +8640)" ]; then
+    cp "$HERE/mint-user-tokens.mjs" "$WORKDIR/"
+    (cd "$WORKDIR" && node mint-user-tokens.mjs "$WORKDIR" "$n" "$file") >&2
+  fi
+  USER_TOKENS_FILE="$file"
+}
+
 lib_require
 lib_build
 lib_fixture
+if has token_exchange_first_seen; then user_tokens; fi
 
 results=()
 if [[ " $TARGETS " == *" sts "* ]]; then
@@ -103,6 +124,10 @@ if [[ " $TARGETS " == *" sts "* ]]; then
     lib_mint_tokens "$BASE_URL/token" "$CC_BODY" "$CLIENT_AUTH" "$n" "$OUT_DIR/first_seen_tokens.txt"
     lib_first_seen introspect_first_seen "$BASE_URL/introspect" "$GATEWAY_AUTH" "$OUT_DIR/first_seen_tokens.txt"
     rm -f "$OUT_DIR/first_seen_tokens.txt"
+  fi
+  if has token_exchange_first_seen; then
+    lib_first_seen token_exchange_first_seen "$BASE_URL/token" "$CLIENT_AUTH" "$USER_TOKENS_FILE" \
+      "$TX_GRANT&subject_token_type=$AT_TYPE&audience=$RESOURCE_ENC&subject_token="
   fi
   echo "agent-sts peak RSS: $(lib_hwm_kb "$STS_PID") kB"
   if has mixed; then
@@ -146,6 +171,13 @@ if [[ " $TARGETS " == *" peer "* ]]; then
     lib_mint_tokens "$PEER_URL/token" "$PEER_CC_BODY" "$PEER_CLIENT_AUTH" "$n" "$OUT_DIR/first_seen_tokens.txt"
     lib_first_seen introspect_first_seen "$PEER_URL/bench/introspect-jwt" "$PEER_CLIENT_AUTH" "$OUT_DIR/first_seen_tokens.txt"
     rm -f "$OUT_DIR/first_seen_tokens.txt"
+    lib_stop_peer
+  fi
+  if has token_exchange_first_seen; then
+    lib_start_peer
+    SERVER_PID="$PEER_PID"
+    lib_first_seen token_exchange_first_seen "$PEER_URL/token" "$PEER_CLIENT_AUTH" "$USER_TOKENS_FILE" \
+      "$TX_GRANT&subject_token_type=$JWT_TYPE&audience=urn%3Apeer%3Ajwt&subject_token="
     lib_stop_peer
   fi
   if has mixed; then

@@ -1,13 +1,33 @@
--- wrk script: POST token=<a different token each request> (first-seen introspection).
+-- wrk script: POST token=<a different token each request> (first-seen
+-- introspection, first-seen exchange).
 --   TOKENS_FILE   tokens, one a line
 --   TOKENS_START  first line to use (default 1): lib.sh gives each run its own slice
 --   BASIC_AUTH    Authorization header value
--- Once past the last line it wraps to TOKENS_START (those requests are no
--- longer first-seen); done() prints "first_seen_repeats: N" (N such requests).
+--   BODY_PREFIX   form body before the token (default "token=")
+--   IDLE_PATH     a cheap GET (default /healthz): sent once by a thread when
+--                 its tokens are used up, as it stops
+-- No token is sent twice: once its tokens are used up a thread stops
+-- (wrk.thread:stop()); wrk still waits out -d, so done() then prints
+-- "early_stop_rps: R" (answers per second between the run's first request
+-- and last answer), which lib.sh reports instead of wrk's rate, and
+-- "first_seen: answers=N tokens_left=N stopped_threads=N".
 -- With several wrk threads (-t) set WRK_THREADS too, so threads take
 -- interleaved tokens instead of the same ones.
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+  int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+
 local start = tonumber(os.getenv("TOKENS_START") or "1")
 local stride = tonumber(os.getenv("WRK_THREADS") or "1")
+local prefix = os.getenv("BODY_PREFIX") or "token="
+local idle_path = os.getenv("IDLE_PATH") or "/healthz"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Accept"] = "application/json"
@@ -21,7 +41,7 @@ function setup(thread)
 end
 
 local tokens, i = {}, 0
-repeats = 0
+answers, left, stopped, t_first, t_last = 0, 0, 0, 0, 0
 function init(args)
   local n = 0
   for line in io.lines(os.getenv("TOKENS_FILE")) do
@@ -29,21 +49,39 @@ function init(args)
     if n >= start then tokens[#tokens + 1] = line end
   end
   i = (id or 0) + 1 - stride
+  left = #tokens
 end
 
 request = function()
   i = i + stride
   if i > #tokens then
-    i = ((i - 1) % stride) + 1
-    repeats = repeats + 1
-  elseif repeats > 0 then
-    repeats = repeats + 1
+    if stopped == 0 then
+      stopped = 1
+      wrk.thread:stop()
+    end
+    return wrk.format("GET", idle_path, {}, nil)
   end
-  return wrk.format(nil, nil, nil, "token=" .. tokens[i])
+  if t_first == 0 then t_first = now() end
+  left = #tokens - i
+  return wrk.format(nil, nil, nil, prefix .. tokens[i])
+end
+
+function response(status, headers, body)
+  answers = answers + 1
+  t_last = now()
 end
 
 function done(summary, latency, requests)
-  local r = 0
-  for _, t in ipairs(threads) do r = r + (t:get("repeats") or 0) end
-  io.write("first_seen_repeats: ", r, "\n")
+  local a, l, stop, first, last = 0, 0, 0, math.huge, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("answers"); l = l + t:get("left"); stop = stop + t:get("stopped")
+    local tf, tl = t:get("t_first"), t:get("t_last")
+    if tf > 0 and tf < first then first = tf end
+    if tl > last then last = tl end
+  end
+  io.write(string.format("first_seen: answers=%d tokens_left=%d stopped_threads=%d\n", a, l, stop))
+  if stop > 0 and last > first then
+    io.write(string.format("early_stop_rps: %.2f\n", a / (last - first)))
+    io.write(string.format("early_stop_seconds: %.2f\n", last - first))
+  end
 end

@@ -182,6 +182,8 @@ impl App {
             crate::upstream::fetch::client(&config.outbound).map_err(StartError::Config)?,
         ));
         crate::metrics::handle();
+        config.shed_policy();
+        crate::memory::trim();
         Ok(Arc::new(Self {
             config: Arc::new(config),
             clock,
@@ -243,8 +245,10 @@ impl App {
         let policy = Policy::new(&config);
         let limits = RateLimits::new(&config, self.store.redis.as_ref(), self.limits.deployment());
         let admin_credential = admin_credential(&config);
+        let metadata = crate::metadata::metadata(&config).to_string().into();
+        config.shed_policy();
         Ok(Arc::new(Self {
-            metadata: crate::metadata::metadata(&config).to_string().into(),
+            metadata,
             config: Arc::new(config),
             clock: Arc::clone(&self.clock),
             keys: Arc::clone(&self.keys),

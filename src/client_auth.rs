@@ -332,9 +332,9 @@ async fn verify_assertion<'p>(
     let verifier = key
         .verifier(jws.header.alg)
         .ok_or_else(|| bad("the key does not fit the algorithm".into()))?;
-    verifier
-        .verify(jws.signing_input.as_bytes(), &jws.signature)
-        .map_err(|_| bad("the signature does not verify".into()))?;
+    if !verifier.verify(jws.signing_input.as_bytes(), &jws.signature) {
+        return Err(bad("the signature does not verify".into()));
+    }
     let aud_ok = |a: &str| a == audience.issuer || a == audience.endpoint;
     let aud_matches = match claims.get("aud") {
         Some(Value::String(a)) => aud_ok(a),

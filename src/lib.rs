@@ -33,6 +33,7 @@ pub mod grants;
 pub mod http;
 pub mod introspection;
 pub mod jose;
+pub mod memory;
 pub mod metadata;
 pub mod metrics;
 pub mod policy;

@@ -102,11 +102,13 @@ impl View {
             RevocationKind::Jti => {
                 self.jti.insert(r.value.clone(), r.expires_at);
             }
-            RevocationKind::Subject => self.subject.entry(r.value.clone()).or_default().push((
-                r.idp.clone(),
-                r.revoked_at,
-                r.expires_at,
-            )),
+            // A subject nearly always has one revocation: room for exactly
+            // one (a Vec's first push reserves four, 160 bytes).
+            RevocationKind::Subject => self
+                .subject
+                .entry(r.value.clone())
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push((r.idp.clone(), r.revoked_at, r.expires_at)),
             RevocationKind::Agent => later(self.agent.entry(r.value.clone()).or_insert((0, 0))),
             RevocationKind::Client => later(self.client.entry(r.value.clone()).or_insert((0, 0))),
         }
@@ -316,6 +318,10 @@ impl Revocations {
             }
             v.synced_at = Some(now);
         });
+        if total >= PAGE as usize {
+            // A backlog read (a start, a mass revocation): its pages are freed.
+            crate::memory::trim();
+        }
         Ok(total)
     }
 

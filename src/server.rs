@@ -77,6 +77,8 @@ impl Live {
             Ok(app) => {
                 let router = crate::http::router(app.clone());
                 self.0.store(Arc::new(Current { app, router }));
+                // The previous generation (and the parsed file) are freed.
+                crate::memory::trim();
                 crate::metrics::reload(true);
                 tracing::info!(
                     "configuration reloaded: policy, upstreams, introspectors, rate limits"

@@ -136,6 +136,19 @@ impl Config {
         spelling::declared_spellings(self);
     }
 
+    /// Drop the agent, resource, scope-group and introspector lists once
+    /// the running service has built its policy, client keys, rate limits
+    /// and metadata from them: the policy keeps what requests need, and a
+    /// second copy would double the memory per agent (issue 21: 100,000
+    /// agents). The configuration a server keeps after this is for the
+    /// other sections only.
+    pub fn shed_policy(&mut self) {
+        self.agents = Vec::new();
+        self.resources = Vec::new();
+        self.scope_groups = Default::default();
+        self.introspectors = Vec::new();
+    }
+
     /// `AGENT_STS_DATABASE_URL` and `AGENT_STS_REDIS_URL` override the file,
     /// so one file can serve every environment.
     pub fn overlay_env(&mut self) {

@@ -174,8 +174,11 @@ impl Default for AuditConfig {
     }
 }
 
+/// ~250 bytes a pair, and the backlog of early summaries is bounded by it
+/// too (~1 KB a record): 20,000 keeps both within the 64 MB budget of
+/// issue 21; a larger value trades memory for fewer early summaries.
 fn default_counted_pairs() -> usize {
-    100_000
+    20_000
 }
 
 fn default_audit_queue() -> usize {

@@ -1,10 +1,12 @@
 //! JOSE shared by every verifier — upstream tokens, our own tokens, client
 //! assertions: compact JWS parsing and its header rules (`jws`), and the
-//! refusal every verifier answers with. josekit does the signing and the
-//! signature checks; digests and constant-time comparison are in
+//! refusal every verifier answers with. josekit does the signing with
+//! RSA and JWK parsing, ring the signature checks (`verifier`); digests and constant-time comparison are in
 //! `crate::digest`.
 
 pub mod jws;
+pub mod signer;
+pub mod verifier;
 
 /// The JWT `typ` of an Identity Assertion JWT Authorization Grant
 /// (draft-ietf-oauth-identity-assertion-authz-grant §3).

@@ -21,10 +21,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jwk::alg::ec::EcCurve;
 use josekit::jwk::alg::ed::EdCurve;
-use josekit::jws::{self, JwsSigner, JwsVerifier};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
+use crate::jose::signer::Signer;
+use crate::jose::verifier::Verifier;
 
 /// Longest token lifetime (15 min) plus 60 s of verifier clock skew.
 pub const RETIRE_GRACE: i64 = 15 * 60 + 60;
@@ -48,6 +49,15 @@ impl SigningAlg {
             Self::Es256 => "ES256",
             Self::EdDsa => "EdDSA",
             Self::Rs256 => "RS256",
+        }
+    }
+
+    /// The same algorithm as a verifier names it.
+    pub fn upstream(self) -> crate::config::UpstreamAlg {
+        match self {
+            Self::Es256 => crate::config::UpstreamAlg::ES256,
+            Self::EdDsa => crate::config::UpstreamAlg::EdDSA,
+            Self::Rs256 => crate::config::UpstreamAlg::RS256,
         }
     }
 }
@@ -107,8 +117,8 @@ pub struct SigningKey {
     pub activates_at: UnixTime,
     pub deactivates_at: Option<UnixTime>,
     pub public_jwk: serde_json::Value,
-    signer: Box<dyn JwsSigner>,
-    verifier: Box<dyn JwsVerifier>,
+    signer: Signer,
+    verifier: Verifier,
     private_jwk: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -167,44 +177,9 @@ impl SigningKey {
             k.set_algorithm(file.alg.as_str());
             k.set_key_use("sig");
         }
-        let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match file.alg {
-            SigningAlg::Es256 => (
-                Box::new(
-                    jws::ES256
-                        .signer_from_jwk(&jwk)
-                        .map_err(|e| e.to_string())?,
-                ),
-                Box::new(
-                    jws::ES256
-                        .verifier_from_jwk(&public)
-                        .map_err(|e| e.to_string())?,
-                ),
-            ),
-            SigningAlg::EdDsa => (
-                Box::new(
-                    jws::EdDSA
-                        .signer_from_jwk(&jwk)
-                        .map_err(|e| e.to_string())?,
-                ),
-                Box::new(
-                    jws::EdDSA
-                        .verifier_from_jwk(&public)
-                        .map_err(|e| e.to_string())?,
-                ),
-            ),
-            SigningAlg::Rs256 => (
-                Box::new(
-                    jws::RS256
-                        .signer_from_jwk(&jwk)
-                        .map_err(|e| e.to_string())?,
-                ),
-                Box::new(
-                    jws::RS256
-                        .verifier_from_jwk(&public)
-                        .map_err(|e| e.to_string())?,
-                ),
-            ),
-        };
+        let signer = Signer::from_jwk(&jwk, file.alg.upstream())?;
+        let verifier = Verifier::from_jwk(&public, file.alg.upstream())
+            .ok_or_else(|| format!("the {} key cannot verify", file.alg.as_str()))?;
         Ok(Self {
             kid,
             alg: file.alg,
@@ -243,7 +218,7 @@ impl SigningKey {
     }
 
     pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        self.verifier.verify(signing_input, signature).is_ok()
+        self.verifier.verify(signing_input, signature)
     }
 
     /// Write the key file atomically with mode 0600.

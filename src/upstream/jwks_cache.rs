@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use josekit::jwk::Jwk;
-use josekit::jws::{self, JwsVerifier};
 use serde_json::{Value, json};
 
 use super::Refusal;
 use super::fetch;
 use crate::clock::UnixTime;
 use crate::config::UpstreamAlg;
+use crate::jose::verifier::Verifier;
 use crate::reason::Reason;
 
 /// Where the keys come from.
@@ -34,15 +34,15 @@ pub enum KeySource {
 
 /// A key with a verifier for each allowed algorithm its type fits.
 pub struct CachedKey {
-    verifiers: Vec<(UpstreamAlg, Box<dyn JwsVerifier>)>,
+    verifiers: Vec<(UpstreamAlg, Verifier)>,
 }
 
 impl CachedKey {
-    pub fn verifier(&self, alg: UpstreamAlg) -> Option<&dyn JwsVerifier> {
+    pub fn verifier(&self, alg: UpstreamAlg) -> Option<&Verifier> {
         self.verifiers
             .iter()
             .find(|(a, _)| *a == alg)
-            .map(|(_, v)| v.as_ref())
+            .map(|(_, v)| v)
     }
 }
 
@@ -389,51 +389,16 @@ impl KeyCache {
         Ok(keys)
     }
 
-    fn verifiers_for(&self, jwk: &Jwk) -> Vec<(UpstreamAlg, Box<dyn JwsVerifier>)> {
+    fn verifiers_for(&self, jwk: &Jwk) -> Vec<(UpstreamAlg, Verifier)> {
         let declared = jwk.algorithm().and_then(super::jws::parse_alg);
         if jwk.algorithm().is_some() && declared.is_none() {
             return Vec::new();
         }
-        let mut out: Vec<(UpstreamAlg, Box<dyn JwsVerifier>)> = Vec::new();
-        for &alg in &self.allowed {
-            if declared.is_some_and(|d| d != alg) {
-                continue;
-            }
-            let built: Option<Box<dyn JwsVerifier>> = match alg {
-                UpstreamAlg::RS256 => jws::RS256
-                    .verifier_from_jwk(jwk)
-                    .ok()
-                    .map(|v| Box::new(v) as _),
-                UpstreamAlg::RS384 => jws::RS384
-                    .verifier_from_jwk(jwk)
-                    .ok()
-                    .map(|v| Box::new(v) as _),
-                UpstreamAlg::RS512 => jws::RS512
-                    .verifier_from_jwk(jwk)
-                    .ok()
-                    .map(|v| Box::new(v) as _),
-                UpstreamAlg::PS256 => jws::PS256
-                    .verifier_from_jwk(jwk)
-                    .ok()
-                    .map(|v| Box::new(v) as _),
-                UpstreamAlg::ES256 => jws::ES256
-                    .verifier_from_jwk(jwk)
-                    .ok()
-                    .map(|v| Box::new(v) as _),
-                UpstreamAlg::ES384 => jws::ES384
-                    .verifier_from_jwk(jwk)
-                    .ok()
-                    .map(|v| Box::new(v) as _),
-                UpstreamAlg::EdDSA => jws::EdDSA
-                    .verifier_from_jwk(jwk)
-                    .ok()
-                    .map(|v| Box::new(v) as _),
-            };
-            if let Some(v) = built {
-                out.push((alg, v));
-            }
-        }
-        out
+        self.allowed
+            .iter()
+            .filter(|alg| declared.is_none_or(|d| d == **alg))
+            .filter_map(|&alg| Verifier::from_jwk(jwk, alg).map(|v| (alg, v)))
+            .collect()
     }
 
     /// For `/readyz`: ok, stale (serving from cache while failing),

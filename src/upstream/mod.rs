@@ -326,11 +326,12 @@ impl UpstreamRegistry {
                 let verifier = key.verifier(alg).ok_or_else(|| {
                     Refusal::new(Reason::KeyMismatch, "the key does not fit the algorithm")
                 })?;
-                verifier
-                    .verify(jws.signing_input.as_bytes(), &jws.signature)
-                    .map_err(|_| {
-                        Refusal::new(Reason::BadSignature, "the signature does not verify")
-                    })?;
+                if !verifier.verify(jws.signing_input.as_bytes(), &jws.signature) {
+                    return Err(Refusal::new(
+                        Reason::BadSignature,
+                        "the signature does not verify",
+                    ));
+                }
                 if let Ok(Some(exp)) = times::claim_time(&jws.claims, "exp") {
                     up.signatures.put(digest, exp, key, now);
                 }

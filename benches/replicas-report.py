@@ -11,7 +11,7 @@ benches/replicas-revoke.py):
   probe-<port>.txt    jtis of the start-up probes on that port
   side-jtis.txt       jtis of the side driver's tokens (port unknown: any)
   lag.csv             the side driver's revocation lags
-  audit-<port>.txt    jtis of the token/allow audit rows of that replica's chains
+  audit-<port>.txt    jti,at of the token/allow audit rows of that replica's chains
   chains.csv          chain,rows,min_seq,max_seq,token_allow
   wrk.txt             wrk's output (its "replica:" lines, socket errors)
   verify.txt          agent-sts audit verify's output; verify.rc its status
@@ -82,7 +82,14 @@ for t in threads:
             answered[port_of_thread[t]].add(j)
 probe = {p: set(lines(f"probe-{p}.txt")) for p in ports}
 side = set(lines("side-jtis.txt"))
-rows = {p: lines(f"audit-{p}.txt") for p in ports}
+# audit-<port>.txt: jti,at (decided at, Unix seconds)
+decided = {}
+rows = {p: [] for p in ports}
+for p in ports:
+    for l in lines(f"audit-{p}.txt"):
+        j, at = l.split(",")
+        rows[p].append(j)
+        decided[j] = int(at)
 all_rows = {}
 for p in ports:
     for j in rows[p]:
@@ -94,6 +101,7 @@ print("\n== 1. every token answered has its committed audit record (event token,
 hdr = f"{'replica':<14}{'wrk tokens':>11}{'probe':>7}{'audit rows':>12}{'missing':>9}{'extra':>7}{'(side driver)':>15}"
 print(hdr)
 side_left = set(side)
+extra_at = []
 tot = dict(wrk=0, probe=0, rows=0, missing=0, extra=0, side=0)
 for i, p, rid, k in replicas:
     have = set(rows[p])
@@ -116,12 +124,15 @@ for i, p, rid, k in replicas:
             f.write("\n".join(sorted(missing)) + "\n")
     if extra:
         with open(path(f"extra-{p}.txt"), "w") as f:
-            f.write("\n".join(sorted(extra)) + "\n")
+            f.write("\n".join(f"{j},{decided[j]}" for j in sorted(extra)) + "\n")
+        extra_at.append(f"{name}: " + ", ".join(sorted(f"+{decided[j] - start_us // 1000000}s" for j in extra)))
 side_missing = len(side_left)
 tot["missing"] += side_missing
 print(f"{'total':<14}{tot['wrk']:>11}{tot['probe']:>7}{tot['rows']:>12}{tot['missing']:>9}{tot['extra']:>7}{tot['side']:>15}")
 print(f"side driver: {len(side)} tokens, {side_missing} without a record; duplicate jtis in rows: {dup_rows}; unreadable token payloads: {unreadable}")
 print("extra = a record committed whose answer never reached the client (in flight when the replica was killed or when wrk stopped)")
+if extra_at:
+    print(f"extra records decided at (run start = +0 s, kill = +{(kill_us - start_us) // 1000000 if kill_us else '-'} s, wrk stops at +{(end_us - start_us) // 1000000} s): " + "; ".join(extra_at))
 with open(path("audit.csv"), "w") as f:
     f.write("replica,port,replica_id,killed,wrk_tokens,probe_tokens,side_tokens,audit_rows,missing,extra\n")
     for r in audit_out:

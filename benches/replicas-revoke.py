@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Revocation lag across replicas (benches/replicas.sh's side driver; stdlib only).
 
-Every INTERVAL seconds, with the replicas taking turns as A: a fresh token
+Every INTERVAL seconds (± 40 %, at random), with the replicas taking turns as A: a fresh token
 from A (the token exchange of the benchmark), checked active on every
 other live replica (B, C), revoked on A (RFC 7009 /revoke, by the client
 it was issued to), then introspected on B and C every POLL_MS until each
@@ -31,6 +31,7 @@ import base64
 import http.client
 import json
 import os
+import random
 import sys
 import time
 
@@ -164,7 +165,11 @@ def main():
                     events.write(f"{t} poll of {port}: status {st}\n")
             if pending:
                 time.sleep(POLL)
-        rest = INTERVAL - (time.monotonic() - tick)
+        # Jittered (INTERVAL ± 40 %): at a fixed period equal to the
+        # replicas' poll interval (both 500 ms) every revocation would land
+        # at the same phase of each replica's poll, and without Redis the
+        # lag would be one value per replica instead of its distribution.
+        rest = INTERVAL * random.uniform(0.6, 1.4) - (time.monotonic() - tick)
         if rest > 0:
             time.sleep(rest)
     return 0

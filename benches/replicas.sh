@@ -21,8 +21,8 @@
 #   BENCH_DATABASE_URL  postgres://postgres@127.0.0.1:5432/agent_sts_bench (created
 #                       when missing; its name must contain "bench")
 #   BENCH_REDIS_URL     redis://127.0.0.1:6379 (empty: no Redis)
-#   REPLICAS_PORTS      "8281 8282 8283" (the issuer is the first one's URL)
-#   JWKS_PORT           8289 (the fake Okta's static JWKS)
+#   REPLICAS_PORTS      "8731 8732 8733" (the issuer is the first one's URL)
+#   JWKS_PORT           8739 (the fake Okta's static JWKS)
 #   REPLICAS_SECONDS    60    wrk's -d, and how long the revocation driver runs
 #   REPLICAS_KILL_AT    25    seconds into the run; REPLICAS_KILL=0 kills nothing
 #   REPLICAS_KILL       3     which replica (1-based) is killed
@@ -38,14 +38,14 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPLICAS_DIR="${REPLICAS_DIR:-/tmp/replicas}"
 # Our own fixture and ports: other benchmarks may be running with lib.sh's.
-: "${WORKDIR:=$REPLICAS_DIR/peer}" "${JWKS_PORT:=8289}"
+: "${WORKDIR:=$REPLICAS_DIR/peer}" "${JWKS_PORT:=8739}"
 export WORKDIR JWKS_PORT
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
 BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/agent_sts_bench}"
 BENCH_REDIS_URL="${BENCH_REDIS_URL-redis://127.0.0.1:6379}"
-read -r -a PORTS <<< "${REPLICAS_PORTS:-8281 8282 8283}"
+read -r -a PORTS <<< "${REPLICAS_PORTS:-8731 8732 8733}"
 SECONDS_RUN="${REPLICAS_SECONDS:-60}"
 KILL_AT="${REPLICAS_KILL_AT:-25}"
 KILL="${REPLICAS_KILL:-3}"
@@ -173,7 +173,7 @@ done
 # What the database holds for our replicas.
 ids=$(awk '{print $3}' "$RUN_DIR/replicas.txt" | paste -sd'|')
 while read -r i port rid killed; do
-  lib_psql -c "\\copy (SELECT record::jsonb->>'jti' FROM audit_records WHERE chain LIKE '$rid.%' AND event = 'token' AND decision = 'allow') TO '$RUN_DIR/audit-$port.txt'"
+  lib_psql -c "\\copy (SELECT record::jsonb->>'jti', at FROM audit_records WHERE chain LIKE '$rid.%' AND event = 'token' AND decision = 'allow') TO '$RUN_DIR/audit-$port.txt' WITH (FORMAT csv)"
 done < "$RUN_DIR/replicas.txt"
 lib_psql -F, -c "SELECT chain, count(*), min(seq), max(seq), count(*) FILTER (WHERE event = 'token' AND decision = 'allow')
   FROM audit_records WHERE chain ~ '^($ids)\.' GROUP BY chain ORDER BY chain" > "$RUN_DIR/chains.csv"

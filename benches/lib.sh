@@ -13,6 +13,10 @@
 #   STS_BIN (default target/release/agent-sts: the binary to run; with BUILD=0
 #   one built elsewhere). STS_WRAP: a command agent-sts runs under, e.g.
 #   "heaptrack -o /tmp/perf/heap/sts" (the heap profile of issue 21)
+#   BENCH_ISSUER (default http://127.0.0.1:$STS_PORT) and BENCH_KEYS_DIR
+#   (default $STS_DIR/keys): several replicas (benches/replicas.sh) share one
+#   issuer and one key folder, each with its own STS_DIR and STS_PORT.
+#   BENCH_KEY_ALG: our signing algorithm (default ES256, as the server's).
 #   BENCH_LOGIN_PORT (benches/signin.sh): okta-bench gets a [upstreams.login]
 #   at benches/upstream-login.mjs on that port, and the policy the
 #   interactive public client bench-mcp (redirect http://127.0.0.1/callback).
@@ -169,7 +173,8 @@ lib_start_jwks() {
 lib_write_config() {
   local file="$1" agents="${2:-0}"
   mkdir -p "$(dirname "$file")"
-  FILE="$file" AGENTS="$agents" STS_PORT="$STS_PORT" JWKS_PORT="$JWKS_PORT" KEYS_DIR="$STS_DIR/keys" \
+  FILE="$file" AGENTS="$agents" STS_PORT="$STS_PORT" JWKS_PORT="$JWKS_PORT" KEYS_DIR="${BENCH_KEYS_DIR:-$STS_DIR/keys}" \
+    ISSUER="${BENCH_ISSUER:-http://127.0.0.1:$STS_PORT}" \
     DB_URL="${BENCH_DATABASE_URL:-sqlite://$STS_DIR/bench.db?mode=rwc}" REDIS_URL="${BENCH_REDIS_URL:-}" \
     RESOURCE="$RESOURCE" CLIENT_SECRET="$CLIENT_SECRET" GATEWAY_SECRET="$GATEWAY_SECRET" \
     WORKLOAD_ISSUER="$WORKLOAD_ISSUER" WORKLOAD_SUBJECT="$WORKLOAD_SUBJECT" AUDIT="$AUDIT" \
@@ -184,7 +189,7 @@ res, port, jwks = e["RESOURCE"], e["STS_PORT"], e["JWKS_PORT"]
 n = int(e["AGENTS"])
 secret = sha(e["CLIENT_SECRET"])
 basic = lambda cid, h=secret: f'{{ id = "{cid}", auth = "client_secret_basic", secret_sha256 = "{h}" }}'
-out = [f'''issuer = "http://127.0.0.1:{port}"
+out = [f'''issuer = "{e["ISSUER"]}"
 listen = "127.0.0.1:{port}"
 [storage]
 database_url = "{e["DB_URL"]}"''']
@@ -268,8 +273,10 @@ with open(e["FILE"], "w") as f:
 PY
 }
 
-# BENCH_KEY_ALG: our signing algorithm (default ES256, as the server's).
-lib_keys() { [ -d "$STS_DIR/keys" ] || "$BIN" keys generate ${BENCH_KEY_ALG:+--alg "$BENCH_KEY_ALG"} --dir "$STS_DIR/keys" >/dev/null; }
+lib_keys() {
+  local dir="${BENCH_KEYS_DIR:-$STS_DIR/keys}"
+  [ -d "$dir" ] || "$BIN" keys generate ${BENCH_KEY_ALG:+--alg "$BENCH_KEY_ALG"} --dir "$dir" >/dev/null
+}
 
 # ---- the server ------------------------------------------------------------
 # lib_start_sts [CPUS]: start agent-sts on CPUS (default SERVER_CPUS; "" =

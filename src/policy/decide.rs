@@ -1,7 +1,5 @@
 //! The per-request decision: target, scopes, user population (DESIGN §5).
 
-use std::collections::HashSet;
-
 use super::{Agent, Denial, Policy};
 use crate::error::{ErrorCode, shown};
 use crate::reason::Reason;
@@ -50,7 +48,7 @@ pub enum Rule<'a> {
     /// The `[scope_groups]` entry (upstream, group) that holds it for the user.
     HeldBy(&'a str, &'a str),
     /// None of the user's groups holds it; these do.
-    HeldByNone(Option<&'a HashSet<(String, String)>>),
+    HeldByNone(Option<&'a super::Names<(String, String)>>),
 }
 
 impl std::fmt::Display for Rule<'_> {

@@ -9,9 +9,10 @@ mod break_glass;
 mod decide;
 mod exchange;
 mod id_jag;
+mod names;
 pub use break_glass::decide_break_glass;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::config::{AgentConfig, ClientConfig, Config, Pattern, WorkloadIdentity};
 use crate::error::ErrorCode;
@@ -23,6 +24,7 @@ pub use exchange::{
     Arrival, Decided, Exchange, Outcome, Presented, RevocationView, Token, Waiver, decide_exchange,
 };
 pub use id_jag::{IdJagAsk, IdJagDecided, decide_id_jag};
+pub use names::Names;
 
 /// A refused request: the protocol error, the stable reason, and a human
 /// description naming the scope, resource or claim at fault.
@@ -72,7 +74,7 @@ pub struct Agent {
     pub patterns: Vec<Pattern>,
     pub client: ClientConfig,
     pub workload: Option<WorkloadIdentity>,
-    pub resources: HashSet<String>,
+    pub resources: Names,
     pub required: Vec<String>,
     pub optional: Vec<String>,
     pub ttl_seconds: i64,
@@ -158,7 +160,7 @@ fn split_group(g: &str) -> Option<(String, String)> {
 #[derive(Debug)]
 pub struct Introspector {
     pub client: ClientConfig,
-    pub resources: HashSet<String>,
+    pub resources: Names,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,11 +175,13 @@ pub struct Policy {
     introspectors: Vec<Introspector>,
     by_client: HashMap<String, Role>,
     /// resource URI → its scopes
-    resources: HashMap<String, HashSet<String>>,
-    /// normal form (`crate::resource`) → the declared spelling
+    resources: HashMap<String, Names>,
+    /// normal form (`crate::resource`) → the declared spelling, for the
+    /// resources not declared in their normal form (the others are found
+    /// in `resources` by it)
     spellings: HashMap<String, String>,
     /// scope → the (upstream, group) pairs that hold it
-    holders: HashMap<String, HashSet<(String, String)>>,
+    holders: HashMap<String, Names<(String, String)>>,
     /// resource URI → the agent that serves it (`serves`): its downstream actor
     servers: HashMap<String, usize>,
     pub max_delegation_depth: usize,
@@ -214,7 +218,7 @@ impl Policy {
             .collect();
         let mut spellings = HashMap::new();
         for r in &config.resources {
-            if let Some(n) = crate::resource::normalize(&r.uri) {
+            if let Some(n) = crate::resource::normalize(&r.uri).filter(|n| *n != r.uri) {
                 spellings.entry(n).or_insert_with(|| r.uri.clone());
             }
         }
@@ -286,10 +290,13 @@ impl Policy {
             return Some(requested);
         }
         let normal = crate::resource::normalize(requested)?;
-        self.spellings.get(&normal).map(String::as_str)
+        match self.resources.get_key_value(&normal) {
+            Some((declared, _)) => Some(declared.as_str()),
+            None => self.spellings.get(&normal).map(String::as_str),
+        }
     }
 
-    pub fn resource_scopes(&self, uri: &str) -> Option<&HashSet<String>> {
+    pub fn resource_scopes(&self, uri: &str) -> Option<&Names> {
         self.resources.get(uri)
     }
 }

@@ -136,9 +136,11 @@ impl Trail {
         rows.remove(0)
     }
 
-    /// Exactly `n` new records, polling up to 3 s (introspection).
+    /// Exactly `n` new records, polling up to 10 s (introspection; it
+    /// returns as soon as they are there, so a busy machine only waits
+    /// longer, never fails a correct run).
     pub async fn wait(&mut self, n: usize) -> Vec<Stored> {
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let rows = records(&self.db, self.after).await;
             if rows.len() >= n || Instant::now() > deadline {

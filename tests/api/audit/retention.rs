@@ -455,3 +455,83 @@ async fn audit_prune_runs_one_pass_from_the_command_line() {
         assert_eq!(out.stdout, "retention off: every record is kept\n");
     }
 }
+
+#[tokio::test]
+async fn the_upgrade_keeps_existing_records_in_the_legacy_partition() {
+    if backend() != "postgres" {
+        return;
+    }
+    // A database at migration 0007 with three records in it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = crate::helpers::database_url(dir.path()).await;
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).expect("mkdir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    for entry in std::fs::read_dir(&src).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, old.join(&name)).expect("copy");
+        }
+    }
+    let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator")
+        .run(&mut c)
+        .await
+        .expect("0001..0007");
+    c.close().await.expect("close");
+    let n = sql(
+        &url,
+        "INSERT INTO audit_records (chain, seq, at, event, decision, reason, prev_hash, hash, record) \
+         SELECT 'r.1', g, 1700000000 + g, 'token', 'allow', 'granted', 'p', 'h', '{}' \
+         FROM generate_series(1, 3) g",
+    )
+    .await;
+    assert_eq!(n, 3);
+    // Upgraded: the same rows, now in audit_records_legacy; ids go on.
+    let db = agent_sts::store::connect_database(&agent_sts::config::SecretString::new(url.clone()))
+        .await
+        .expect("connect and migrate");
+    let rows = db
+        .audit_chain_rows("r.1", 0, 10)
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| (r.id, r.seq, r.at))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        rows,
+        vec![
+            (1, 1, 1_700_000_001),
+            (2, 2, 1_700_000_002),
+            (3, 3, 1_700_000_003)
+        ]
+    );
+    let legacy = sql(&url, "UPDATE audit_records_legacy SET seq = seq").await;
+    assert_eq!(legacy, 3);
+    let next = sql(
+        &url,
+        &format!(
+            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, prev_hash, hash, \
+             record) VALUES ('r.2', 1, {}, 'token', 'allow', 'granted', 'p', 'h', '{{}}')",
+            SystemClock.now() + 30 * DAY
+        ),
+    )
+    .await;
+    assert_eq!(next, 1);
+    let ids: Vec<i64> = db
+        .audit_chain_rows("r.2", 0, 10)
+        .await
+        .expect("rows")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![4]);
+    db.close().await;
+}

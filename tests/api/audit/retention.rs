@@ -535,3 +535,39 @@ async fn the_upgrade_keeps_existing_records_in_the_legacy_partition() {
     assert_eq!(ids, vec![4]);
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_repeated_seq_is_refused_within_a_partition_and_named_across_them() {
+    if backend() != "postgres" {
+        return;
+    }
+    let (t, secret) = app("400d", None).await;
+    allows(&t, &secret, day0() + 12 * 3_600, 2).await;
+    let rows = all(&t.app.store.db).await;
+    let copy = |at: i64| {
+        format!(
+            "INSERT INTO audit_records (chain, seq, at, event, decision, reason, prev_hash, hash, \
+             record) SELECT chain, seq, {at}, event, decision, reason, prev_hash, hash, record \
+             FROM audit_records WHERE id = {}",
+            rows[1].row.id
+        )
+    };
+    // The same day's partition refuses it (its own UNIQUE (chain, seq)).
+    let mut c = sqlx::PgConnection::connect(&t.database_url)
+        .await
+        .expect("connect");
+    let refused = sqlx::query(&copy(day0() + 13 * 3_600))
+        .execute(&mut c)
+        .await
+        .expect_err("a repeat within a partition");
+    assert!(refused.to_string().contains("duplicate key"), "{refused}");
+    c.close().await.expect("close");
+    // The next day's takes it; verify names it.
+    assert_eq!(sql(&t.database_url, &copy(day0() + DAY + 60)).await, 1);
+    let broken = verified(&t).await.broken.expect("a broken chain");
+    assert_eq!(
+        (broken.seq, broken.problem.as_str()),
+        (2, "seq 2 appears again (an inserted record)")
+    );
+    assert_ne!(broken.id, rows[1].row.id);
+}

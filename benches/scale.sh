@@ -193,7 +193,9 @@ audit)
   # Flush the fill's dirty pages now rather than during the measurement (superuser only).
   lib_psql -c "CHECKPOINT" 2>/dev/null || echo "note: CHECKPOINT refused (not superuser); the fill may still be written back during the run" >&2
   vac_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-  tsize=$(lib_psql -c "SELECT pg_size_pretty(pg_total_relation_size('audit_records')) || ' (avg record ' || (SELECT avg(length(record))::int FROM (SELECT record FROM audit_records LIMIT 10000) x) || ' B)'")
+  # Partitioned since migration 0008: the parent holds no rows, so the size
+  # is the sum over its partitions.
+  tsize=$(lib_psql -c "SELECT pg_size_pretty((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('audit_records'))) || ' (avg record ' || (SELECT avg(length(record))::int FROM (SELECT record FROM audit_records LIMIT 10000) x) || ' B)'")
   echo "# audit fill: $rows rows in ${fill_s}s, VACUUM ANALYZE + CHECKPOINT ${vac_s}s, table with indexes $tsize" | tee -a "$CSV"
   up
   measure token_exchange "/audit_rows=$rows"

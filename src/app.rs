@@ -166,6 +166,8 @@ impl App {
         let introspection_endpoint = format!("{}/introspect", config.issuer);
         let revocation_endpoint = format!("{}/revoke", config.issuer);
         let deployment = store.db.deployment_id(&random_id()?).await?;
+        // Partitions for now and ahead before the first record is written.
+        crate::audit::retention::at_start(&*store.db, &config.audit, now).await;
         let audit = Arc::new(Audit::start(store.db.clone(), &replica_id, &config.audit));
         let revocations = Arc::new(Revocations::new(
             store.db.clone(),

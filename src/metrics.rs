@@ -87,6 +87,10 @@ pub const AUDIT_BACKLOG: &str = "agent_sts_audit_backlog";
 pub const AUDIT_DROPPED: &str = "agent_sts_audit_dropped_total";
 pub const AUDIT_FOLDED: &str = "agent_sts_audit_folded_total";
 pub const BREAK_GLASS_OPEN: &str = "agent_sts_break_glass_windows_open";
+pub const AUDIT_PARTITIONS_CREATED: &str = "agent_sts_audit_partitions_created_total";
+pub const AUDIT_PARTITIONS_DROPPED: &str = "agent_sts_audit_partitions_dropped_total";
+pub const AUDIT_PRUNED: &str = "agent_sts_audit_records_pruned_total";
+pub const AUDIT_UPKEEP_FAILURES: &str = "agent_sts_audit_upkeep_failures_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
@@ -151,6 +155,23 @@ fn describe() {
         DISCOVERY_REFUSED,
         "URLs from an upstream's discovery document refused (URL rules, credentials off the issuer's origin)"
     );
+    describe_counter!(
+        AUDIT_PARTITIONS_CREATED,
+        "Audit partitions created ahead by this replica's upkeep (PostgreSQL)"
+    );
+    describe_counter!(
+        AUDIT_PARTITIONS_DROPPED,
+        "Audit partitions dropped past [audit] retention by this replica (PostgreSQL)"
+    );
+    describe_counter!(
+        AUDIT_PRUNED,
+        "Audit records deleted one by one past [audit] retention (SQLite batches; PostgreSQL's few stragglers)"
+    );
+    describe_counter!(
+        AUDIT_UPKEEP_FAILURES,
+        "Audit upkeep passes that failed (alert on a run of them: partitions stop being created ahead)"
+    );
+    counter!(AUDIT_UPKEEP_FAILURES).increment(0);
     describe_gauge!(
         BREAK_GLASS_OPEN,
         "Break-glass windows open now, on every replica (alert on any)"
@@ -266,6 +287,17 @@ pub fn audit_commit(elapsed: Duration, ok: bool) {
     if !ok {
         counter!(AUDIT_COMMIT_FAILURES).increment(1);
     }
+}
+
+/// One audit upkeep pass (`audit::retention`).
+pub fn audit_upkeep(done: &crate::store::UpkeepDone, ok: bool) {
+    if !ok {
+        counter!(AUDIT_UPKEEP_FAILURES).increment(1);
+        return;
+    }
+    counter!(AUDIT_PARTITIONS_CREATED).increment(done.created.len() as u64);
+    counter!(AUDIT_PARTITIONS_DROPPED).increment(done.dropped.len() as u64);
+    counter!(AUDIT_PRUNED).increment(done.deleted);
 }
 
 /// Wall-clock microseconds, for measurements only (like request

@@ -120,6 +120,11 @@ pub async fn serve(
             crate::metrics::upkeep();
         }
     });
+    let audit_upkeep = tokio::spawn(crate::audit::retention::run(
+        app.store.db.clone(),
+        app.config.audit.clone(),
+        Arc::clone(&app.clock),
+    ));
     let poll = tokio::spawn(Arc::clone(&app.revocations).run_poll());
     let subscriber = tokio::spawn(Arc::clone(&app.revocations).run_subscriber());
 
@@ -177,6 +182,7 @@ pub async fn serve(
     }
     upkeep.abort();
     metrics_upkeep.abort();
+    audit_upkeep.abort();
     poll.abort();
     subscriber.abort();
     let app = live.app();

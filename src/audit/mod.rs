@@ -9,6 +9,7 @@ mod facts;
 pub mod log;
 pub mod record;
 pub mod report;
+pub mod retention;
 pub mod verify;
 mod writer;
 

@@ -1,4 +1,4 @@
-//! `agent-sts audit verify | query | report`: the audit trail from the
+//! `agent-sts audit verify | query | report | prune`: the audit trail from the
 //! command line, read straight from the database.
 
 use super::{AuditCommand, CliError, open_database};
@@ -7,10 +7,19 @@ use crate::config::Config;
 pub(super) async fn audit_command(cmd: AuditCommand) -> Result<(), CliError> {
     match cmd {
         AuditCommand::Verify { config } => {
-            let db = open_database(&Config::load(&config)?).await?;
-            let report = crate::audit::verify::verify(&*db)
+            let config = Config::load(&config)?;
+            let db = open_database(&config).await?;
+            let retention = config
+                .audit
+                .retention
+                .unwrap_or(crate::config::MIN_AUDIT_RETENTION);
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            let report = crate::audit::verify::verify(&*db, retention, now)
                 .await
                 .map_err(|e| CliError::Start(e.into()))?;
+            for pruned in &report.pruned {
+                println!("{pruned}");
+            }
             match report.broken {
                 None => {
                     println!(
@@ -50,6 +59,21 @@ pub(super) async fn audit_command(cmd: AuditCommand) -> Result<(), CliError> {
             for r in records {
                 println!("{r}");
             }
+            Ok(())
+        }
+        AuditCommand::Prune { config, dry_run } => {
+            use crate::clock::Clock;
+            let config = Config::load(&config)?;
+            let db = open_database(&config).await?;
+            let now = crate::clock::SystemClock.now();
+            let plan = crate::audit::retention::plan(&config.audit, now, dry_run);
+            let done = crate::audit::retention::pass(&*db, &plan)
+                .await
+                .map_err(|e| CliError::Start(e.into()))?;
+            print!(
+                "{}",
+                crate::audit::retention::describe(&plan, done.as_ref())
+            );
             Ok(())
         }
         AuditCommand::Report {

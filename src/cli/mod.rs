@@ -171,6 +171,16 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// One pass of the audit upkeep the server runs hourly: create the
+    /// partitions ahead (PostgreSQL) and, when [audit] retention is set,
+    /// prune the records past it. Prints what it did.
+    Prune {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Per agent and pattern: token allows, denies and report-only
     /// would_deny by reason, the users, upstreams and tenants behind them,
     /// and the ten most refused users. Exits 2 on a usage or config error.

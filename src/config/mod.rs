@@ -7,6 +7,7 @@ mod catalogue;
 mod id_jag;
 mod interactive;
 mod limits;
+mod retention;
 mod secret;
 mod span;
 mod spelling;
@@ -25,6 +26,7 @@ pub use interactive::{
     AuthorizationConfig, UpstreamLogin, check_redirect_uri, is_document_url, is_loopback,
 };
 pub use limits::*;
+pub use retention::{MAX_AUDIT_PARTITION, MIN_AUDIT_PARTITION, MIN_AUDIT_RETENTION};
 pub use secret::{SecretSource, SecretString};
 pub use span::Span;
 pub use types::*;

@@ -161,6 +161,13 @@ pub struct AuditConfig {
     /// afresh.
     #[serde(default = "default_counted_pairs")]
     pub counted_pairs: usize,
+    /// Records older than this are pruned (whole partitions on PostgreSQL,
+    /// batches on SQLite); `None` (the default): kept forever.
+    #[serde(default)]
+    pub retention: Option<Span>,
+    /// PostgreSQL: the length of one audit partition (default `1d`).
+    #[serde(default = "default_audit_partition")]
+    pub partition: Span,
 }
 
 impl Default for AuditConfig {
@@ -170,8 +177,14 @@ impl Default for AuditConfig {
             queue: default_audit_queue(),
             insecure_disable: false,
             counted_pairs: default_counted_pairs(),
+            retention: None,
+            partition: default_audit_partition(),
         }
     }
+}
+
+fn default_audit_partition() -> Span {
+    Span::from_secs(86_400)
 }
 
 /// ~250 bytes a pair, and the backlog of early summaries is bounded by it

@@ -85,6 +85,7 @@ pub(super) fn validate(c: &Config) -> Vec<ConfigError> {
     if c.audit.queue == 0 {
         e.push("audit.queue", "must be at least 1");
     }
+    super::retention::validate(c, &mut e);
     super::limits::validate(c, &mut e);
     if c.token_exchange.max_delegation_depth == 0 {
         e.push(

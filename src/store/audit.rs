@@ -284,3 +284,83 @@ where
         refused,
     })
 }
+
+/// One pass of audit upkeep, as `audit::retention` plans it from the
+/// configuration and the clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpkeepPlan {
+    pub now: UnixTime,
+    /// PostgreSQL: each partition's length in seconds, aligned on the Unix
+    /// epoch (`86400`: UTC days).
+    pub period: i64,
+    /// PostgreSQL: whole periods created after the current one.
+    pub ahead: i64,
+    /// Prune the records of every chain up to its last one older than
+    /// this (`now - retention`); `None`: keep everything.
+    pub older_than: Option<UnixTime>,
+    /// SQLite: records deleted per transaction, at most (plus the few of
+    /// the same chain prefix stamped a moment later).
+    pub batch: i64,
+    /// Say what would be done; change nothing.
+    pub dry_run: bool,
+}
+
+/// What a pass did (or, dry, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpkeepDone {
+    /// Partitions created, oldest first.
+    pub created: Vec<String>,
+    /// Records moved from the default partition into one created.
+    pub moved: u64,
+    /// Partitions dropped, oldest first.
+    pub dropped: Vec<String>,
+    /// Records deleted one by one: SQLite's batches, and on PostgreSQL the
+    /// few of a pruned chain prefix that sit in a newer partition.
+    pub deleted: u64,
+    /// SQLite: the delete transactions.
+    pub batches: u64,
+    /// Each chain pruned, with the last seq now removed, in chain order.
+    pub anchors: Vec<(String, i64)>,
+}
+
+/// Where retention left a chain: every record up to `through_seq` was
+/// removed; the last of them was `through_record` (its canonical JSON),
+/// whose hash the next record's `prev_hash` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub chain: String,
+    pub through_seq: i64,
+    pub through_hash: String,
+    pub through_record: String,
+    pub pruned_at: UnixTime,
+    pub older_than: UnixTime,
+}
+
+pub(super) fn anchor_from<R>(row: &R) -> Result<Anchor, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Anchor {
+        chain: row.try_get("chain")?,
+        through_seq: row.try_get("through_seq")?,
+        through_hash: row.try_get("through_hash")?,
+        through_record: row.try_get("through_record")?,
+        pruned_at: row.try_get("pruned_at")?,
+        older_than: row.try_get("older_than")?,
+    })
+}
+
+/// Move a chain's anchor forward (never back): the same statement on both
+/// backends, numbered placeholders.
+pub(super) const UPSERT_ANCHOR: &str = "INSERT INTO audit_pruned \
+     (chain, through_seq, through_hash, through_record, pruned_at, older_than) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (chain) DO UPDATE SET \
+     through_seq = excluded.through_seq, through_hash = excluded.through_hash, \
+     through_record = excluded.through_record, pruned_at = excluded.pruned_at, \
+     older_than = excluded.older_than WHERE excluded.through_seq > audit_pruned.through_seq";
+
+pub(super) const ANCHORS: &str = "SELECT chain, through_seq, through_hash, through_record, \
+     pruned_at, older_than FROM audit_pruned ORDER BY chain";

@@ -22,10 +22,12 @@ mod audit;
 mod authorization;
 mod break_glass;
 mod postgres;
+mod postgres_partitions;
 mod redis_store;
 mod replay;
 mod revocations;
 mod sqlite;
+mod sqlite_retention;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,10 +36,12 @@ use crate::clock::UnixTime;
 use crate::config::SecretString;
 
 pub use audit::{
-    AuditFilter, AuditRow, ReportCount, ReportFilter, ReportGroup, ReportRows, ReportUser,
+    Anchor, AuditFilter, AuditRow, ReportCount, ReportFilter, ReportGroup, ReportRows, ReportUser,
+    UpkeepDone, UpkeepPlan,
 };
 pub use authorization::{OneTimeStore, RefreshRow, RefreshStore, RefreshUse, Taken};
 pub use break_glass::{BreakGlassStore, BreakGlassWindow};
+pub use postgres_partitions::UPKEEP_LOCK;
 pub use redis_store::{REDIS_CALL_TIMEOUT, RedisStore};
 pub use replay::ReplayCache;
 pub use revocations::{Revocation, RevocationKind};
@@ -90,7 +94,8 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// Append audit rows in one transaction: all or none.
     async fn insert_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
 
-    /// Every chain name, in order.
+    /// Every chain name, in order: those with records and those retention
+    /// emptied (their anchors).
     async fn audit_chains(&self) -> Result<Vec<String>, StoreError>;
 
     /// Up to `limit` rows of `chain` with seq above `after_seq`, in seq order.
@@ -108,6 +113,16 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// each record weighted by its `count` (a summary) or 1, counted in SQL
     /// on the covering index `audit_records_report` (migration 0006).
     async fn audit_report(&self, f: &ReportFilter) -> Result<ReportRows, StoreError>;
+
+    /// Retention's anchors, one per chain it pruned, in chain order.
+    async fn audit_anchors(&self) -> Result<Vec<Anchor>, StoreError>;
+
+    /// One pass of upkeep: PostgreSQL creates the partitions ahead and
+    /// drops those wholly older than `plan.older_than`; SQLite deletes
+    /// those records in batches. Each chain's anchor moves in the same
+    /// transaction as its records go. `None`: another replica holds the
+    /// upkeep lock (PostgreSQL), so this one did nothing.
+    async fn audit_upkeep(&self, plan: &UpkeepPlan) -> Result<Option<UpkeepDone>, StoreError>;
 }
 
 /// The replicas sharing this database, and the deployment they form.

@@ -209,9 +209,11 @@ impl super::AuditStore for PostgresStore {
     }
 
     async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT chain FROM audit_records ORDER BY chain")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT chain FROM audit_records UNION SELECT chain FROM audit_pruned ORDER BY chain",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| r.try_get("chain"))
@@ -264,6 +266,23 @@ impl super::AuditStore for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(report_from(&decisions, &groups, &refused)?)
+    }
+
+    async fn audit_anchors(&self) -> Result<Vec<super::Anchor>, StoreError> {
+        let rows = sqlx::query(super::audit::ANCHORS)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(super::audit::anchor_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn audit_upkeep(
+        &self,
+        plan: &super::UpkeepPlan,
+    ) -> Result<Option<super::UpkeepDone>, StoreError> {
+        super::postgres_partitions::upkeep(&self.pool, plan).await
     }
 }
 #[async_trait::async_trait]

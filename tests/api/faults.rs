@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 use agent_sts::app::{App, AppState};
 use agent_sts::audit::verify::verify;
 use agent_sts::clock::SharedClock;
+use agent_sts::clock::{Clock, SystemClock};
+use agent_sts::config::MIN_AUDIT_RETENTION;
 use agent_sts::config::{Config, SecretSource, SecretString};
 use agent_sts::store::{AuditFilter, ReplayCache, connect_database};
 use serde_json::{Value, json};
@@ -336,7 +338,9 @@ async fn postgres_stopped_mid_run_issues_nothing_and_recovers_without_a_restart(
         recorded, received,
         "allow records are exactly the tokens received"
     );
-    let report = verify(&*db).await.expect("verify");
+    let report = verify(&*db, MIN_AUDIT_RETENTION, SystemClock.now())
+        .await
+        .expect("verify");
     assert_eq!(report.broken, None, "the audit trail verifies");
 }
 

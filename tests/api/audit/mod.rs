@@ -27,6 +27,7 @@ mod introspect;
 mod query;
 mod report;
 mod report_only;
+mod retention;
 mod revoke;
 mod secrets;
 mod token;

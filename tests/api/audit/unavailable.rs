@@ -4,6 +4,8 @@
 //! verifiable, and recording resumes on a fresh app (a new chain).
 
 use agent_sts::audit::verify::verify;
+use agent_sts::clock::Clock;
+use agent_sts::config::MIN_AUDIT_RETENTION;
 use serde_json::json;
 
 use super::support::*;
@@ -53,7 +55,9 @@ async fn without_the_database_nothing_is_issued_and_nothing_is_lost() {
         after.iter().map(|s| &s.row).collect::<Vec<_>>(),
         before.iter().map(|s| &s.row).collect::<Vec<_>>()
     );
-    let report = verify(&**db).await.expect("verify");
+    let report = verify(&**db, MIN_AUDIT_RETENTION, fresh.clock.now())
+        .await
+        .expect("verify");
     assert_eq!((report.records, report.chains, report.broken), (2, 1, None));
     assert_chain(&after, true);
 
@@ -71,7 +75,9 @@ async fn without_the_database_nothing_is_issued_and_nothing_is_lost() {
     assert_eq!(now.len(), 3);
     assert_ne!(now[2].row.chain, now[0].row.chain);
     assert_chain(&now[2..], true);
-    let report = verify(&**db).await.expect("verify");
+    let report = verify(&**db, MIN_AUDIT_RETENTION, fresh.clock.now())
+        .await
+        .expect("verify");
     assert_eq!((report.records, report.chains, report.broken), (3, 2, None));
 }
 

@@ -36,7 +36,7 @@ required_scopes = ["{READ}"]
 }
 
 /// `client_credentials` as `client` with `secret`; the status.
-async fn cc_as(t: &TestApp, client: &str, secret: &str) -> u16 {
+pub async fn cc_as(t: &TestApp, client: &str, secret: &str) -> u16 {
     t.client
         .post(t.url("/token"))
         .basic_auth(client, Some(secret))

@@ -106,6 +106,8 @@ if [[ " $TARGETS " == *" sts "* ]]; then
   OUT_DIR="$(dirname "$CSV")"
   results+=("$CSV")
   SERVER_PID="$STS_PID"
+  hwm() { echo "# agent-sts peak RSS after $1: $(lib_hwm_kb "$STS_PID") kB" | tee -a "$CSV"; }
+  hwm "run.sh's scenarios"
   if has hybrid_exchange; then
     printf '%s' "$HYBRID_BODY" > "$OUT_DIR/hybrid_exchange.body"
     # One by hand first: it must be granted, with the workload identity as act.
@@ -122,12 +124,15 @@ if [[ " $TARGETS " == *" sts "* ]]; then
   if has introspect_first_seen; then
     n="${FIRST_SEEN_TOKENS:-$(first_seen_tokens "${FIRST_SEEN_RATE:-7000}")}"
     lib_mint_tokens "$BASE_URL/token" "$CC_BODY" "$CLIENT_AUTH" "$n" "$OUT_DIR/first_seen_tokens.txt"
+    hwm "minting $n tokens"
     lib_first_seen introspect_first_seen "$BASE_URL/introspect" "$GATEWAY_AUTH" "$OUT_DIR/first_seen_tokens.txt"
     rm -f "$OUT_DIR/first_seen_tokens.txt"
+    hwm introspect_first_seen
   fi
   if has token_exchange_first_seen; then
     lib_first_seen token_exchange_first_seen "$BASE_URL/token" "$CLIENT_AUTH" "$USER_TOKENS_FILE" \
       "$TX_GRANT&subject_token_type=$AT_TYPE&audience=$RESOURCE_ENC&subject_token="
+    hwm token_exchange_first_seen
   fi
   echo "agent-sts peak RSS: $(lib_hwm_kb "$STS_PID") kB"
   if has mixed; then

@@ -13,16 +13,7 @@
 -- between this run's first request and last answer), which lib.sh reports
 -- instead. done() prints "redeem: answers=N ok=N failed=N codes_left=N".
 -- With several wrk threads set WRK_THREADS: they take interleaved codes.
-local ffi = require("ffi")
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clk_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
-end
+local now = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "monotonic.lua")
 
 local stride = tonumber(os.getenv("WRK_THREADS") or "1")
 local prefix = "grant_type=authorization_code&redirect_uri=" .. os.getenv("REDIRECT_URI")

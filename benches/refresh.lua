@@ -10,16 +10,7 @@
 -- "refresh: answers=N ok=N failed=N pool_left=N" and, after a stop,
 -- "early_stop_rps: R". With several wrk threads set WRK_THREADS: they take
 -- interleaved lines of the pool file.
-local ffi = require("ffi")
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clk_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
-end
+local now = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "monotonic.lua")
 
 local stride = tonumber(os.getenv("WRK_THREADS") or "1")
 local prefix = "grant_type=refresh_token&client_id=" .. os.getenv("CLIENT_ID") .. "&refresh_token="

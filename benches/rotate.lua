@@ -13,16 +13,7 @@
 -- "first_seen: answers=N tokens_left=N stopped_threads=N".
 -- With several wrk threads (-t) set WRK_THREADS too, so threads take
 -- interleaved tokens instead of the same ones.
-local ffi = require("ffi")
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clk_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
-end
+local now = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "monotonic.lua")
 
 local start = tonumber(os.getenv("TOKENS_START") or "1")
 local stride = tonumber(os.getenv("WRK_THREADS") or "1")

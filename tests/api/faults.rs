@@ -98,7 +98,7 @@ async fn spawn_through_with(
 ) -> Proxied {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
-    let mut config: Config = (*sts.t.app.config).clone();
+    let mut config: Config = sts.t.config.clone();
     config.issuer = base.clone();
     config.storage.database_url = SecretSource::Literal(database_url);
     config.storage.redis_url = redis_url.map(SecretSource::Literal);

@@ -91,6 +91,9 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The database this app uses (a replica can share it).
     pub database_url: String,
+    /// The configuration it was built from, whole (the running app keeps
+    /// its policy lists only as the compiled policy).
+    pub config: Config,
     /// What SIGHUP delivers to the server: a configuration to switch to.
     pub reloads: tokio::sync::mpsc::Sender<agent_sts::server::ReloadRequest>,
     /// Sending (or dropping) it starts the server's shutdown.
@@ -192,6 +195,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
 
     let clock: SharedClock = Arc::new(options.clock.clone());
+    let built_from = config.clone();
     let app = App::build(config, clock)
         .await
         .unwrap_or_else(|e| panic!("App::build: {e}"));
@@ -219,6 +223,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         kid,
         dir,
         database_url,
+        config: built_from,
         reloads,
         shutdown: Some(tx),
         server: Some(server),

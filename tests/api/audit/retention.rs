@@ -14,9 +14,9 @@ use agent_sts::config::{Config, MIN_AUDIT_RETENTION, Span};
 use agent_sts::store::{UPKEEP_LOCK, UpkeepDone, UpkeepPlan};
 use sqlx::{Connection, Row};
 
-use super::verify::{READ, RESOURCE, cc_as};
+use super::verify::{batch_policy, cc_as};
 use super::{Stored, all, lit, sql};
-use crate::helpers::{Options, TestApp, backend, random_hex, sha256_hex, spawn_app_with};
+use crate::helpers::{Options, TestApp, backend, spawn_app_with};
 
 const DAY: i64 = 86_400;
 
@@ -28,25 +28,7 @@ fn day0() -> i64 {
 /// An app at noon of day 0 keeping `retention` of audit trail, with the
 /// workload agent `batch`; its secret.
 async fn app(retention: &str, replica_of: Option<&TestApp>) -> (TestApp, String) {
-    let secret = random_hex(32);
-    let policy = format!(
-        r#"
-[[resources]]
-uri = "{RESOURCE}"
-scopes = ["{READ}"]
-
-[[agents]]
-id = "batch"
-patterns = ["workload"]
-client = {{ id = "batch", auth = "client_secret_basic", secret_sha256 = "{}" }}
-resources = ["{RESOURCE}"]
-required_scopes = ["{READ}"]
-
-[audit]
-retention = "{retention}"
-"#,
-        sha256_hex(secret.as_bytes())
-    );
+    let (policy, secret) = batch_policy(&format!("\n[audit]\nretention = \"{retention}\"\n"));
     let mut options = Options::default()
         .policy(&policy)
         .clock(FrozenClock::at(day0() + 12 * 3_600));

@@ -11,8 +11,9 @@ use crate::helpers::{Options, TestApp, random_hex, sha256_hex, spawn_app_with};
 pub const RESOURCE: &str = "https://mcp-zendesk.example.com";
 pub const READ: &str = "zendesk:tickets:read";
 
-/// An app with one workload agent, `batch`, authenticating with `secret`.
-pub async fn app() -> (TestApp, String) {
+/// The policy of one workload agent, `batch`, with a fresh secret, then
+/// `extra` TOML; the policy and the secret.
+pub fn batch_policy(extra: &str) -> (String, String) {
     let secret = random_hex(32);
     let policy = format!(
         r#"
@@ -26,9 +27,15 @@ patterns = ["workload"]
 client = {{ id = "batch", auth = "client_secret_basic", secret_sha256 = "{}" }}
 resources = ["{RESOURCE}"]
 required_scopes = ["{READ}"]
-"#,
+{extra}"#,
         sha256_hex(secret.as_bytes())
     );
+    (policy, secret)
+}
+
+/// An app with one workload agent, `batch`, authenticating with `secret`.
+pub async fn app() -> (TestApp, String) {
+    let (policy, secret) = batch_policy("");
     (
         spawn_app_with(Options::default().policy(&policy)).await,
         secret,

@@ -27,9 +27,15 @@ pub struct TokenCache<V> {
     max_entries: usize,
 }
 
+/// Entries a token cache holds by default: 14,000 fit a hash table of
+/// 16,384 buckets (hashbrown fills 7/8 before it doubles), so a full
+/// cache's table is half the one 20,000 would need (issue 21's memory
+/// budget; 100,000 took 6.4 MB of table alone).
+pub const DEFAULT_MAX_ENTRIES: usize = 14_000;
+
 impl<V: Clone> Default for TokenCache<V> {
     fn default() -> Self {
-        Self::new(100_000)
+        Self::new(DEFAULT_MAX_ENTRIES)
     }
 }
 

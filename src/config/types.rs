@@ -188,10 +188,11 @@ fn default_audit_partition() -> Span {
 }
 
 /// ~250 bytes a pair, and the backlog of early summaries is bounded by it
-/// too (~1 KB a record): 20,000 keeps both within the 64 MB budget of
-/// issue 21; a larger value trades memory for fewer early summaries.
+/// too (~1 KB a record): 14,000 (a hash table of 16,384 buckets) keeps both
+/// within the 64 MB budget of issue 21; a larger value trades memory for
+/// fewer early summaries.
 fn default_counted_pairs() -> usize {
-    20_000
+    14_000
 }
 
 fn default_audit_queue() -> usize {

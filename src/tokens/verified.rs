@@ -13,12 +13,12 @@ use crate::revocation_list::{Ancestor, TokenRef};
 use crate::token_cache::TokenCache;
 
 /// Entries of the verified-token cache ([`VerifiedCache`]): about 750
-/// bytes each (heaptrack, issue 21), so at most ~15 MB; past that the cache
+/// bytes each (heaptrack, issue 21), so at most ~11 MB; past that the cache
 /// empties and refills (first-seen cost, one ES256 verification, for each
 /// token again). Tokens introspected again and again — an agent's tool
 /// calls — are the ones that stay; a flood of distinct tokens gains nothing
 /// from a larger cache, only memory.
-pub const CACHE_MAX_ENTRIES: usize = 20_000;
+pub const CACHE_MAX_ENTRIES: usize = crate::token_cache::DEFAULT_MAX_ENTRIES;
 
 /// A verified token of ours and its precomputed active answer.
 #[derive(Debug)]

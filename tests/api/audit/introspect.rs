@@ -204,7 +204,7 @@ async fn an_introspection_refused_at_the_form_is_recorded() {
     assert_all(&got, &[want], fx.now());
 }
 
-/// The counter of (token, caller) pairs fills up (100 here, 100,000 by
+/// The counter of (token, caller) pairs fills up (100 here, 14,000 by
 /// default) while the writer's queue is small (20): its early summaries go
 /// through the background backlog, so no record is dropped, no `/token`
 /// is refused for want of queue room, and every summary arrives.

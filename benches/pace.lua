@@ -1,18 +1,12 @@
 -- Pacing for wrk scripts (no wrk2 here): with RATE set, defines wrk's
--- delay() so each wrk thread sends one request every 1/RATE s (a
--- monotonic clock through LuaJIT's ffi). Loaded with dofile by
--- paced_post.lua and soak.lua.
+-- delay() so each wrk thread sends one request every 1/RATE s (the
+-- monotonic clock of clock.lua). Loaded with dofile by paced_post.lua and
+-- soak.lua.
 local rate = tonumber(os.getenv("RATE") or "0") or 0
 if rate > 0 then
-  local ffi = require("ffi")
-  pcall(ffi.cdef, [[
-    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-    int clock_gettime(int clk_id, bench_timespec *tp);
-  ]])
-  local ts = ffi.new("bench_timespec")
+  local seconds = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "clock.lua")
   local function now_ms()
-    ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+    return seconds() * 1000
   end
   local interval, next_slot = 1000 / rate, nil
   function delay()

@@ -13,12 +13,12 @@
 -- between this run's first request and last answer), which lib.sh reports
 -- instead. done() prints "redeem: answers=N ok=N failed=N codes_left=N".
 -- With several wrk threads set WRK_THREADS: they take interleaved codes.
-local now = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "monotonic.lua")
+local early = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "early_stop.lua")
+local now = early.now
 
 local stride = tonumber(os.getenv("WRK_THREADS") or "1")
 local prefix = "grant_type=authorization_code&redirect_uri=" .. os.getenv("REDIRECT_URI")
   .. "&client_id=" .. os.getenv("CLIENT_ID") .. "&resource=" .. os.getenv("RESOURCE")
-local idle_path = os.getenv("IDLE_PATH") or "/healthz"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Accept"] = "application/json"
@@ -44,11 +44,7 @@ end
 request = function()
   i = i + stride
   if i > #codes then
-    if stopped == 0 then
-      stopped = 1
-      wrk.thread:stop()
-    end
-    return wrk.format("GET", idle_path, {}, nil)
+    return early.stop()
   end
   if t_first == 0 then t_first = now() end
   sent = sent + 1
@@ -62,18 +58,12 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local a, o, f, first, last, stop, total, sent = 0, 0, 0, math.huge, 0, 0, 0, 0
+  local a, o, f, total, sent = 0, 0, 0, 0, 0
   for _, t in ipairs(threads) do
     a = a + t:get("answers"); o = o + t:get("ok"); f = f + t:get("failed")
-    stop = stop + t:get("stopped"); total = t:get("total"); sent = sent + t:get("sent")
-    local tf, tl = t:get("t_first"), t:get("t_last")
-    if tf > 0 and tf < first then first = tf end
-    if tl > last then last = tl end
+    total = t:get("total"); sent = sent + t:get("sent")
   end
+  local stop = early.report(threads, a)
   io.write(string.format("redeem: answers=%d ok=%d failed=%d codes_left=%d stopped_threads=%d\n",
     a, o, f, total - sent, stop))
-  if stop > 0 and last > first then
-    io.write(string.format("early_stop_rps: %.2f\n", a / (last - first)))
-    io.write(string.format("early_stop_seconds: %.2f\n", last - first))
-  end
 end

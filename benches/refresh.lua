@@ -10,11 +10,11 @@
 -- "refresh: answers=N ok=N failed=N pool_left=N" and, after a stop,
 -- "early_stop_rps: R". With several wrk threads set WRK_THREADS: they take
 -- interleaved lines of the pool file.
-local now = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "monotonic.lua")
+local early = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "early_stop.lua")
+local now = early.now
 
 local stride = tonumber(os.getenv("WRK_THREADS") or "1")
 local prefix = "grant_type=refresh_token&client_id=" .. os.getenv("CLIENT_ID") .. "&refresh_token="
-local idle_path = os.getenv("IDLE_PATH") or "/healthz"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Accept"] = "application/json"
@@ -43,11 +43,7 @@ end
 
 request = function()
   if head > tail then
-    if stopped == 0 then
-      stopped = 1
-      wrk.thread:stop()
-    end
-    return wrk.format("GET", idle_path, {}, nil)
+    return early.stop()
   end
   local tok = pool[head]
   pool[head] = nil
@@ -72,18 +68,12 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local a, o, f, left, first, last, stop = 0, 0, 0, 0, math.huge, 0, 0
+  local a, o, f, left = 0, 0, 0, 0
   for _, t in ipairs(threads) do
     a = a + t:get("answers"); o = o + t:get("ok"); f = f + t:get("failed")
-    left = left + t:get("pool_left"); stop = stop + t:get("stopped")
-    local tf, tl = t:get("t_first"), t:get("t_last")
-    if tf > 0 and tf < first then first = tf end
-    if tl > last then last = tl end
+    left = left + t:get("pool_left")
   end
+  local stop = early.report(threads, a)
   io.write(string.format("refresh: answers=%d ok=%d failed=%d pool_left=%d stopped_threads=%d\n",
     a, o, f, left, stop))
-  if stop > 0 and last > first then
-    io.write(string.format("early_stop_rps: %.2f\n", a / (last - first)))
-    io.write(string.format("early_stop_seconds: %.2f\n", last - first))
-  end
 end

@@ -13,12 +13,12 @@
 -- "first_seen: answers=N tokens_left=N stopped_threads=N".
 -- With several wrk threads (-t) set WRK_THREADS too, so threads take
 -- interleaved tokens instead of the same ones.
-local now = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "monotonic.lua")
+local early = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "early_stop.lua")
+local now = early.now
 
 local start = tonumber(os.getenv("TOKENS_START") or "1")
 local stride = tonumber(os.getenv("WRK_THREADS") or "1")
 local prefix = os.getenv("BODY_PREFIX") or "token="
-local idle_path = os.getenv("IDLE_PATH") or "/healthz"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Accept"] = "application/json"
@@ -46,11 +46,7 @@ end
 request = function()
   i = i + stride
   if i > #tokens then
-    if stopped == 0 then
-      stopped = 1
-      wrk.thread:stop()
-    end
-    return wrk.format("GET", idle_path, {}, nil)
+    return early.stop()
   end
   if t_first == 0 then t_first = now() end
   left = #tokens - i
@@ -63,16 +59,10 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local a, l, stop, first, last = 0, 0, 0, math.huge, 0
+  local a, l = 0, 0
   for _, t in ipairs(threads) do
-    a = a + t:get("answers"); l = l + t:get("left"); stop = stop + t:get("stopped")
-    local tf, tl = t:get("t_first"), t:get("t_last")
-    if tf > 0 and tf < first then first = tf end
-    if tl > last then last = tl end
+    a = a + t:get("answers"); l = l + t:get("left")
   end
+  local stop = early.report(threads, a)
   io.write(string.format("first_seen: answers=%d tokens_left=%d stopped_threads=%d\n", a, l, stop))
-  if stop > 0 and last > first then
-    io.write(string.format("early_stop_rps: %.2f\n", a / (last - first)))
-    io.write(string.format("early_stop_seconds: %.2f\n", last - first))
-  end
 end

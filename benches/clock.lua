@@ -1,11 +1,11 @@
--- A monotonic clock in seconds for the wrk scripts that time their own runs
--- (rotate.lua, redeem.lua, refresh.lua): load it with
---   local now = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "monotonic.lua")
+-- A monotonic clock for the wrk scripts, through LuaJIT's ffi: returns a
+-- function giving seconds. Loaded with dofile by pace.lua and
+-- early_stop.lua (beside this file).
 local ffi = require("ffi")
-ffi.cdef [[
+pcall(ffi.cdef, [[
   typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
   int clock_gettime(int clk_id, bench_timespec *tp);
-]]
+]])
 local ts = ffi.new("bench_timespec")
 return function()
   ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
